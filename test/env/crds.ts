@@ -1,0 +1,58 @@
+// Installs CRDs into a test control plane and waits until they serve.
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { waitFor } from './processes.js';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** CRDs the project ships (crds/) and the ones tests need from other projects (test/crds/, generated). */
+export function projectCrdFiles(): string[] {
+  const files: string[] = [];
+  for (const dir of [join(repoRoot, 'crds'), join(repoRoot, 'test', 'crds')]) {
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir).sort()) if (/\.ya?ml$/.test(f)) files.push(join(dir, f));
+  }
+  return files;
+}
+
+export function readCrds(file: string): k8s.V1CustomResourceDefinition[] {
+  return parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((d) => d.toJS() as k8s.V1CustomResourceDefinition | null)
+    .filter((d): d is k8s.V1CustomResourceDefinition => d?.kind === 'CustomResourceDefinition');
+}
+
+export async function installCrdFiles(kubeconfigPath: string, files: string[]): Promise<void> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  await installCrds(kc, files.flatMap(readCrds));
+}
+
+/** Creates or replaces each CRD, then waits for every one to be Established. */
+export async function installCrds(kc: k8s.KubeConfig, crds: k8s.V1CustomResourceDefinition[]): Promise<void> {
+  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  for (const crd of crds) {
+    const name = crd.metadata!.name!;
+    try {
+      const existing = await api.readCustomResourceDefinition({ name });
+      crd.metadata!.resourceVersion = existing.metadata!.resourceVersion;
+      await api.replaceCustomResourceDefinition({ name, body: crd });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 404) throw e;
+      await api.createCustomResourceDefinition({ body: crd });
+    }
+  }
+  for (const crd of crds) {
+    const name = crd.metadata!.name!;
+    await waitFor(
+      `CRD ${name} Established`,
+      async () => {
+        const c = await api.readCustomResourceDefinition({ name });
+        return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True') ? true : undefined;
+      },
+      30_000,
+    );
+  }
+}
