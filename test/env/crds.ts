@@ -1,4 +1,5 @@
 // Installs CRDs into a test control plane and waits until they serve.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,14 +9,25 @@ import { waitFor } from './processes.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** CRDs the project ships (crds/) and the ones tests need from other projects (test/crds/, generated). */
+/**
+ * CRDs every test run installs: upstream ones generated from Go modules (hack/upstream/crds.sh),
+ * then the project's own (crds/), which replace any upstream CRD of the same name.
+ */
 export function projectCrdFiles(): string[] {
   const files: string[] = [];
-  for (const dir of [join(repoRoot, 'crds'), join(repoRoot, 'test', 'crds')]) {
+  for (const dir of [...upstreamCrdDirs(), join(repoRoot, 'crds'), join(repoRoot, 'test', 'crds')]) {
     if (!existsSync(dir)) continue;
     for (const f of readdirSync(dir).sort()) if (/\.ya?ml$/.test(f)) files.push(join(dir, f));
   }
   return files;
+}
+
+export function upstreamCrdDirs(): string[] {
+  const out = execFileSync('bash', [join(repoRoot, 'hack/upstream/crds.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return out.split('\n').filter((l) => l.trim() !== '');
 }
 
 export function readCrds(file: string): k8s.V1CustomResourceDefinition[] {
