@@ -10,8 +10,8 @@ export default {
   },
   roots: ['<rootDir>/src', '<rootDir>/test', '<rootDir>/hack'],
   testMatch: ['**/*.test.ts'],
-  globalSetup: '<rootDir>/test/env/global-setup.ts',
-  globalTeardown: '<rootDir>/test/env/global-teardown.ts',
+  globalSetup: '<rootDir>/test/env/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/env/global-teardown.mjs',
   testTimeout: 60_000,
   // Integration suites share one API server; two workers match this machine's two cores.
   maxWorkers: 2,

@@ -14,10 +14,14 @@ const steps = readdirSync(stepsDir)
 
 for (const step of steps) {
   const started = Date.now();
-  execFileSync(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(stepsDir, step)], {
-    cwd: root,
-    stdio: 'inherit',
-  });
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(stepsDir, step)],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
   console.log(`generate: ${step} (${Date.now() - started} ms)`);
 }
 console.log(`generate: ${steps.length} steps done`);

@@ -4,8 +4,8 @@
 # Prints the folder holding the binaries on its last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-kube=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod")
-etcd=$(awk '$1=="go.etcd.io/etcd/server/v3"{print $2; exit}' "$here/go.mod")
+kube=$(awk '$1=="k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$here/go.mod")
+etcd=$(awk '$1=="go.etcd.io/etcd/server/v3" && $2 ~ /^v/ {print $2; exit}' "$here/go.mod")
 cache=${CAPK_PODNET_CACHE:-$HOME/.cache/capk-podnet}
 out="$cache/kube-$kube-etcd-$etcd"
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
@@ -26,7 +26,10 @@ progress() {
     if (( n % 200 == 0 )); then echo "  $1: $n packages compiled, $(( $(date +%s) - start ))s" >&2; fi
   done
 }
-if ! go build -trimpath -v -o "$out.tmp/" k8s.io/kubernetes/cmd/kube-apiserver 2>&1 | tee "$log" | progress kube-apiserver; then
+minor=$(echo "$kube" | cut -d. -f2)
+ldflags="-X k8s.io/component-base/version.gitVersion=$kube -X k8s.io/component-base/version.gitMajor=1"
+ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+if ! go build -trimpath -ldflags "$ldflags" -v -o "$out.tmp/" k8s.io/kubernetes/cmd/kube-apiserver 2>&1 | tee "$log" | progress kube-apiserver; then
   tail -n 40 "$log" >&2
   exit 1
 fi

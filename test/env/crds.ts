@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { waitFor } from './processes.js';
+import { kubeRequest, KubeRequestError } from './kube.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -42,18 +43,21 @@ export async function installCrdFiles(kubeconfigPath: string, files: string[]): 
   await installCrds(kc, files.flatMap(readCrds));
 }
 
-/** Creates or replaces each CRD, then waits for every one to be Established. */
+/** Creates or replaces each CRD (sent as raw JSON: see kubeRequest), then waits until all are Established. */
 export async function installCrds(kc: k8s.KubeConfig, crds: k8s.V1CustomResourceDefinition[]): Promise<void> {
-  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  const base = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
   for (const crd of crds) {
     const name = crd.metadata!.name!;
     try {
-      const existing = await api.readCustomResourceDefinition({ name });
-      crd.metadata!.resourceVersion = existing.metadata!.resourceVersion;
-      await api.replaceCustomResourceDefinition({ name, body: crd });
+      const existing = await kubeRequest<k8s.V1CustomResourceDefinition>(kc, 'GET', `${base}/${name}`);
+      const body = {
+        ...crd,
+        metadata: { ...crd.metadata, resourceVersion: existing.metadata!.resourceVersion },
+      };
+      await kubeRequest(kc, 'PUT', `${base}/${name}`, body);
     } catch (e) {
-      if ((e as { code?: number }).code !== 404) throw e;
-      await api.createCustomResourceDefinition({ body: crd });
+      if (!(e instanceof KubeRequestError && e.code === 404)) throw e;
+      await kubeRequest(kc, 'POST', base, crd);
     }
   }
   for (const crd of crds) {
@@ -61,8 +65,10 @@ export async function installCrds(kc: k8s.KubeConfig, crds: k8s.V1CustomResource
     await waitFor(
       `CRD ${name} Established`,
       async () => {
-        const c = await api.readCustomResourceDefinition({ name });
-        return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True') ? true : undefined;
+        const c = await kubeRequest<k8s.V1CustomResourceDefinition>(kc, 'GET', `${base}/${name}`);
+        return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True')
+          ? true
+          : undefined;
       },
       30_000,
     );

@@ -152,7 +152,8 @@ export class KubeControlPlane {
     await waitFor(
       'kube-apiserver /readyz',
       async () => {
-        if (!existsSync(`/proc/${pid}`)) throw new Error(`kube-apiserver exited; see ${this.apiServer?.logFile}`);
+        if (!existsSync(`/proc/${pid}`))
+          throw new Error(`kube-apiserver exited; see ${this.apiServer?.logFile}`);
         return (await this.readyz()) ? true : undefined;
       },
       90_000,

@@ -1,5 +1,6 @@
-// Jest global setup: one real control plane for the whole run (suites isolate by namespace),
-// with the project's CRDs installed. Suites that must restart the API server start their own.
+// The test run's control plane session: one real control plane for the whole jest run (suites
+// isolate by namespace), with the project's CRDs installed. Suites that must restart the API server
+// start their own. Loaded by global-setup.mjs / global-teardown.mjs.
 import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ declare global {
   var __capkPodnetControlPlane: KubeControlPlane | undefined;
 }
 
-export default async function globalSetup(): Promise<void> {
+export async function startSession(): Promise<void> {
   await sweepStaleControlPlanes();
   const started = Date.now();
   const cp = await KubeControlPlane.start();
@@ -33,7 +34,11 @@ async function sweepStaleControlPlanes(): Promise<void> {
     if (!entry.startsWith('capk-podnet-kube-')) continue;
     const owner = join(tmpdir(), entry, 'owner.json');
     if (!existsSync(owner)) continue;
-    const info = JSON.parse(readFileSync(owner, 'utf8')) as { ownerPid: number; etcdPid: number; apiServerPid: number };
+    const info = JSON.parse(readFileSync(owner, 'utf8')) as {
+      ownerPid: number;
+      etcdPid: number;
+      apiServerPid: number;
+    };
     if (isAlive(info.ownerPid)) continue;
     for (const pid of [info.apiServerPid, info.etcdPid]) if (isOurDaemon(pid)) await stopPid(pid);
     rmSync(join(tmpdir(), entry), { recursive: true, force: true });
@@ -47,4 +52,10 @@ function isOurDaemon(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Stops the shared control plane, also when tests failed (jest runs teardown either way). */
+export async function stopSession(): Promise<void> {
+  await globalThis.__capkPodnetControlPlane?.stop();
+  globalThis.__capkPodnetControlPlane = undefined;
 }
