@@ -1,0 +1,461 @@
+// The OVSDB client: one session at a time to one of the remotes (the RAFT leader when there are
+// several), a monitor that keeps DatabaseCache equal to the server, and transact. On every
+// (re)connect the cache is either resumed from the last transaction id (monitor_cond_since, found)
+// or replaced whole from a fresh monitor reply, so it is never partly stale.
+import { EventEmitter } from 'node:events';
+import { DatabaseCache, type ExternalIdIndexes, type MonitoredColumns, type RowChange } from './cache.js';
+import { decodeValue, ZERO_UUID, type Value } from './data.js';
+import {
+  CacheInconsistentError,
+  NotConnectedError,
+  OvsdbCommitError,
+  OvsdbError,
+  OvsdbOperationError,
+  RpcError,
+  type ServerError,
+} from './errors.js';
+import { OpBuilder, type DatabaseModel, type Operation, type TableName } from './ops.js';
+import { RpcConnection } from './rpc.js';
+import { columnType, parseSchema, type ColumnType, type DatabaseSchema, type TableSchema } from './schema.js';
+import { openStream, parseRemotes, type Remote, type TlsOptions } from './transport.js';
+
+export interface Logger {
+  debug(msg: string, meta?: Record<string, unknown>): void;
+  info(msg: string, meta?: Record<string, unknown>): void;
+  warn(msg: string, meta?: Record<string, unknown>): void;
+}
+
+export interface OvsdbClientOptions<M> {
+  model: DatabaseModel<M>;
+  /** `unix:PATH`, `tcp:HOST:PORT`, `ssl:HOST:PORT`; several (array or comma-separated) for a cluster. */
+  remotes: string | string[];
+  /** Tables to monitor into the cache; default every table of the model. */
+  tables?: TableName<M>[];
+  /** external_ids keys to index per table, for `cache.byExternalId`. */
+  indexes?: ExternalIdIndexes<M>;
+  tls?: TlsOptions;
+  /** Only use a clustered server that is the leader; default true when several remotes are given. */
+  leaderOnly?: boolean;
+  /** Echo after this long without traffic; no reply within as long again drops the session. 0 = off. */
+  inactivityProbeMs?: number;
+  connectTimeoutMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  /** How long transact (and connect) wait for a session before NotConnectedError. */
+  waitForConnectionMs?: number;
+  logger?: Logger;
+}
+
+export interface Resync {
+  remote: string;
+  /** True when monitor_cond_since resumed from the last transaction id: only the diff was applied. */
+  resumed: boolean;
+}
+
+export interface OvsdbClientEvents<M> {
+  connected: [remote: string];
+  disconnected: [reason: Error | undefined];
+  /** The cache matches the server again after a (re)connect; consumers should re-diff. */
+  resynced: [Resync];
+  change: [RowChange<M>[]];
+}
+
+export interface OperationResult {
+  uuid?: string;
+  count?: number;
+  rows?: Record<string, Value>[];
+}
+
+const DATA_MONITOR = 'data';
+const SERVER_MONITOR = 'server';
+const SERVER_DATABASE_COLUMNS: Map<string, ColumnType> = new Map([
+  ['name', { key: { type: 'string' }, min: 1, max: 1 }],
+  ['model', { key: { type: 'string' }, min: 1, max: 1 }],
+  ['connected', { key: { type: 'boolean' }, min: 1, max: 1 }],
+  ['leader', { key: { type: 'boolean' }, min: 1, max: 1 }],
+]);
+
+const noopLogger: Logger = { debug() {}, info() {}, warn() {} };
+
+class NotLeaderError extends OvsdbError {
+  override name = 'NotLeaderError';
+}
+
+export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
+  readonly cache: DatabaseCache<M>;
+  readonly ops: OpBuilder<M>;
+  private readonly remotes: Remote[];
+  private readonly log: Logger;
+  private readonly leaderOnly: boolean;
+  private rpc: RpcConnection | undefined;
+  private serverSchema: DatabaseSchema | undefined;
+  private lastTxnId: string | undefined;
+  /** Whether the cache once held a complete copy, so that a resume can build on it. */
+  private synced = false;
+  private sinceSupported: boolean | undefined;
+  private closing = false;
+  private lastError: Error | undefined;
+  private cancelSleep: (() => void) | undefined;
+  private waiters: (() => void)[] = [];
+  private running: Promise<void> | undefined;
+
+  private constructor(private readonly opts: OvsdbClientOptions<M>) {
+    super();
+    this.remotes = parseRemotes(opts.remotes);
+    this.cache = new DatabaseCache<M>(opts.indexes);
+    this.ops = new OpBuilder(opts.model);
+    this.log = opts.logger ?? noopLogger;
+    this.leaderOnly = opts.leaderOnly ?? this.remotes.length > 1;
+  }
+
+  /** Connects and waits for the first full cache sync; then keeps the session up until close(). */
+  static async connect<M>(opts: OvsdbClientOptions<M>): Promise<OvsdbClient<M>> {
+    const c = new OvsdbClient(opts);
+    c.running = c.run();
+    try {
+      await c.session(opts.waitForConnectionMs ?? 10_000);
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+    return c;
+  }
+
+  get connected(): boolean {
+    return this.rpc !== undefined;
+  }
+  /** The remote of the current session. */
+  get remote(): string | undefined {
+    return this.rpc?.remote;
+  }
+  /** The server's schema as of the current session (the model may be older or newer). */
+  get schema(): DatabaseSchema | undefined {
+    return this.serverSchema;
+  }
+  get database(): string {
+    return this.opts.model.name;
+  }
+
+  /**
+   * Sends the operations as one transaction and checks every result. Throws OvsdbOperationError
+   * naming the failed operation, OvsdbCommitError when the commit failed, NotConnectedError when no
+   * session comes up within waitForConnectionMs, ConnectionLostError when the outcome is unknown.
+   */
+  async transact(ops: Operation[], opts: { waitForConnectionMs?: number } = {}): Promise<OperationResult[]> {
+    if (ops.length === 0) return [];
+    const rpc = await this.session(opts.waitForConnectionMs ?? this.opts.waitForConnectionMs ?? 10_000);
+    const raw = await rpc.request('transact', [this.database, ...ops]);
+    return this.checkResults(ops, raw);
+  }
+
+  async listDbs(): Promise<string[]> {
+    return (await (await this.session()).request('list_dbs', [])) as string[];
+  }
+
+  async getSchema(database = this.database): Promise<DatabaseSchema> {
+    return parseSchema(await (await this.session()).request('get_schema', [database]));
+  }
+
+  /** A round trip to the server; resolves with what it echoed. */
+  async echo(...params: unknown[]): Promise<unknown[]> {
+    return (await (await this.session()).request('echo', params)) as unknown[];
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.cancelSleep?.();
+    this.rpc?.close();
+    for (const w of this.waiters.splice(0)) w();
+    await this.running;
+  }
+
+  /** The current session, waiting up to waitMs for one. */
+  private async session(waitMs = this.opts.waitForConnectionMs ?? 10_000): Promise<RpcConnection> {
+    if (this.rpc) return this.rpc;
+    if (this.closing) throw new NotConnectedError(`${this.database}: client is closed`);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, waitMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiters.push(done);
+    });
+    if (this.rpc) return this.rpc;
+    const why = this.lastError ? ` (last error: ${this.lastError.message})` : '';
+    throw new NotConnectedError(
+      `${this.database}: not connected to ${this.remotes.map((r) => r.text).join(',')} within ${waitMs} ms${why}`,
+    );
+  }
+
+  private async run(): Promise<void> {
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 100, maxMs: 5_000 };
+    let failures = 0;
+    let next = 0;
+    while (!this.closing) {
+      const remote = this.remotes[next % this.remotes.length]!;
+      next++;
+      let rpc: RpcConnection | undefined;
+      try {
+        rpc = await this.start(remote);
+      } catch (e) {
+        this.lastError = e as Error;
+        this.log.debug('ovsdb session failed', { remote: remote.text, error: (e as Error).message });
+      }
+      if (rpc) {
+        failures = 0;
+        const reason = await new Promise<Error | undefined>((resolve) => {
+          if (rpc.isClosed) resolve(undefined);
+          else rpc.once('close', resolve);
+        });
+        this.rpc = undefined;
+        this.lastError = reason;
+        this.log.info('ovsdb session ended', { remote: remote.text, reason: reason?.message });
+        this.emit('disconnected', reason);
+      } else if (this.lastError instanceof NotLeaderError && next % this.remotes.length !== 0) {
+        continue; // try the next member at once; back off only after a full round
+      } else {
+        failures++;
+      }
+      if (this.closing) break;
+      const base = failures === 0 ? initialMs : Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 16));
+      await this.sleep(base / 2 + Math.random() * (base / 2));
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.cancelSleep = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Opens a session and syncs the cache; resolves once it is usable. */
+  private async start(remote: Remote): Promise<RpcConnection> {
+    const socket = await openStream(remote, this.opts.tls, this.opts.connectTimeoutMs ?? 5_000);
+    const rpc = new RpcConnection(socket, remote.text);
+    // Updates that arrive before the monitor reply has been applied wait here, in order.
+    let queued: [string, unknown[]][] | undefined = [];
+    let serverQueued: unknown[] | undefined = [];
+    const columns: MonitoredColumns = new Map();
+    this.serverDb = undefined;
+    rpc.on('notification', (method, params) => {
+      if (method !== 'update2' && method !== 'update3') return;
+      if (params[0] === SERVER_MONITOR) {
+        if (serverQueued) serverQueued.push(params[1]);
+        else this.onServerUpdate(rpc, params[1]);
+      } else if (params[0] === DATA_MONITOR) {
+        if (queued) queued.push([method, params]);
+        else this.onDataUpdate(rpc, columns, method, params);
+      }
+    });
+    try {
+      rpc.startKeepalive(this.opts.inactivityProbeMs ?? 5_000);
+      const schema = parseSchema(await rpc.request('get_schema', [this.database]));
+      if (this.leaderOnly) {
+        await this.watchLeadership(rpc);
+        for (const u of serverQueued) this.onServerUpdate(rpc, u);
+      }
+      serverQueued = undefined;
+      for (const [t, c] of this.monitoredColumns(schema)) columns.set(t, c);
+      const resumed = await this.monitor(rpc, columns);
+      for (const [method, params] of queued) this.onDataUpdate(rpc, columns, method, params);
+      queued = undefined;
+      if (rpc.isClosed) throw new OvsdbError(`${remote.text}: session closed during sync`);
+      this.serverSchema = schema;
+      this.rpc = rpc;
+      this.lastError = undefined;
+      this.log.info('ovsdb session up', { remote: remote.text, resumed });
+      this.emit('connected', remote.text);
+      this.emit('resynced', { remote: remote.text, resumed });
+      for (const w of this.waiters.splice(0)) w();
+      return rpc;
+    } catch (e) {
+      rpc.close();
+      throw e;
+    }
+  }
+
+  /** Model columns the server also has: an older or newer schema on either side still works. */
+  private monitoredColumns(schema: DatabaseSchema): MonitoredColumns {
+    const out: MonitoredColumns = new Map();
+    const tables = this.opts.tables ?? (Object.keys(this.opts.model.tables) as TableName<M>[]);
+    for (const t of tables) {
+      const server = schema.tables[t];
+      const model = (this.opts.model.tables as Record<string, { columns: Record<string, ColumnType> }>)[t];
+      if (!server || !model) {
+        this.log.warn('table missing from server schema, not monitored', { table: t });
+        continue;
+      }
+      const cols = new Map<string, ColumnType>();
+      for (const c of Object.keys(model.columns)) {
+        const type = columnType(server, c);
+        if (type) cols.set(c, type);
+      }
+      out.set(t, cols);
+    }
+    return out;
+  }
+
+  /** Sends the monitor and installs its reply; true when it resumed from lastTxnId. */
+  private async monitor(rpc: RpcConnection, columns: MonitoredColumns): Promise<boolean> {
+    const requests: Record<string, { columns: string[] }[]> = {};
+    for (const [t, cols] of columns) requests[t] = [{ columns: [...cols.keys()] }];
+    if (this.sinceSupported !== false) {
+      const since = this.synced && this.lastTxnId ? this.lastTxnId : ZERO_UUID;
+      try {
+        const reply = (await rpc.request('monitor_cond_since', [
+          this.database,
+          DATA_MONITOR,
+          requests,
+          since,
+        ])) as [boolean, string, Record<string, Record<string, Record<string, unknown> | null>>];
+        this.sinceSupported = true;
+        const [found, lastId, updates] = reply;
+        if (found && since !== ZERO_UUID) this.emitChanges(this.cache.apply(columns, updates));
+        else this.emitChanges(this.cache.replace(DatabaseCache.decodeSnapshot(columns, updates)));
+        this.lastTxnId = lastId;
+        this.synced = true;
+        return found && since !== ZERO_UUID;
+      } catch (e) {
+        if (!(e instanceof RpcError)) throw e;
+        this.log.info('monitor_cond_since refused, using monitor_cond', { error: e.message });
+        this.sinceSupported = false;
+      }
+    }
+    const updates = (await rpc.request('monitor_cond', [this.database, DATA_MONITOR, requests])) as Record<
+      string,
+      Record<string, Record<string, unknown> | null>
+    >;
+    this.emitChanges(this.cache.replace(DatabaseCache.decodeSnapshot(columns, updates)));
+    this.lastTxnId = undefined;
+    this.synced = true;
+    return false;
+  }
+
+  private onDataUpdate(
+    rpc: RpcConnection,
+    columns: MonitoredColumns,
+    method: string,
+    params: unknown[],
+  ): void {
+    const updates = (method === 'update3' ? params[2] : params[1]) as Record<
+      string,
+      Record<string, Record<string, unknown> | null>
+    >;
+    try {
+      this.emitChanges(this.cache.apply(columns, updates));
+      if (method === 'update3' && typeof params[1] === 'string') this.lastTxnId = params[1];
+    } catch (e) {
+      // A cache that missed something can only be trusted again after a full rebuild.
+      this.synced = false;
+      this.lastTxnId = undefined;
+      this.log.warn('ovsdb cache inconsistent, reconnecting', { error: (e as Error).message });
+      rpc.close(e instanceof CacheInconsistentError ? e : new CacheInconsistentError((e as Error).message));
+    }
+  }
+
+  private emitChanges(changes: RowChange<M>[]): void {
+    if (changes.length) this.emit('change', changes);
+  }
+
+  /** Rejects a clustered member that is not the leader, and drops the session when leadership moves. */
+  private async watchLeadership(rpc: RpcConnection): Promise<void> {
+    const reply = (await rpc.request('monitor_cond', [
+      '_Server',
+      SERVER_MONITOR,
+      {
+        Database: [{ columns: [...SERVER_DATABASE_COLUMNS.keys()], where: [['name', '==', this.database]] }],
+      },
+    ])) as Record<string, Record<string, Record<string, unknown> | null>>;
+    this.serverDb = DatabaseCache.decodeSnapshot(new Map([['Database', SERVER_DATABASE_COLUMNS]]), reply).get(
+      'Database',
+    );
+    const why = this.leadershipProblem();
+    if (why) throw new NotLeaderError(`${rpc.remote}: ${why}`);
+  }
+
+  private serverDb: Map<string, Readonly<Record<string, Value>>> | undefined;
+
+  private onServerUpdate(rpc: RpcConnection, json: unknown): void {
+    const cache = new DatabaseCache<{ Database: Record<string, Value> }>();
+    cache.replace(new Map([['Database', this.serverDb ?? new Map()]]));
+    const cols: MonitoredColumns = new Map([['Database', SERVER_DATABASE_COLUMNS]]);
+    try {
+      cache.apply(cols, json as Record<string, Record<string, Record<string, unknown> | null>>);
+    } catch (e) {
+      rpc.close(e as Error);
+      return;
+    }
+    this.serverDb = new Map(cache.list('Database').map((r) => [r._uuid as string, r]));
+    const why = this.leadershipProblem();
+    if (why) {
+      this.log.info('ovsdb leadership moved, reconnecting', { remote: rpc.remote, why });
+      rpc.close(new NotLeaderError(`${rpc.remote}: ${why}`));
+    }
+  }
+
+  private leadershipProblem(): string | undefined {
+    const row = [...(this.serverDb?.values() ?? [])][0];
+    if (!row) return `server has no database ${this.database}`;
+    if (row.model !== 'clustered') return undefined;
+    if (!row.connected) return 'member is not connected to its cluster';
+    if (!row.leader) return 'member is not the cluster leader';
+    return undefined;
+  }
+
+  private checkResults(ops: Operation[], raw: unknown): OperationResult[] {
+    if (!Array.isArray(raw) || raw.length < ops.length) {
+      throw new OvsdbError(`transact: malformed reply ${JSON.stringify(raw)?.slice(0, 200)}`);
+    }
+    const results: OperationResult[] = [];
+    for (const [i, op] of ops.entries()) {
+      const r = raw[i] as (ServerError & { uuid?: unknown; count?: number; rows?: unknown[] }) | null;
+      if (r && typeof r.error === 'string') throw new OvsdbOperationError(i, op, r);
+      if (r === null) throw new OvsdbError(`transact: no result for operation ${i} (${op.op})`);
+      results.push(this.decodeResult(op, r));
+    }
+    const extra = raw[ops.length] as ServerError | null | undefined;
+    if (extra && typeof extra.error === 'string') throw new OvsdbCommitError(extra);
+    return results;
+  }
+
+  private columnOrUndefined(table: string, column: string): ColumnType | undefined {
+    const server = this.serverSchema?.tables[table];
+    const model = (this.opts.model.tables as Record<string, TableSchema | undefined>)[table];
+    return (server && columnType(server, column)) ?? (model && columnType(model, column));
+  }
+
+  private decodeResult(
+    op: Operation,
+    r: { uuid?: unknown; count?: number; rows?: unknown[] },
+  ): OperationResult {
+    const out: OperationResult = {};
+    if (Array.isArray(r.uuid) && typeof r.uuid[1] === 'string') out.uuid = r.uuid[1];
+    if (typeof r.count === 'number') out.count = r.count;
+    if (Array.isArray(r.rows) && 'table' in op) {
+      out.rows = r.rows.map((row) => {
+        const decoded: Record<string, Value> = {};
+        for (const [col, v] of Object.entries(row as Record<string, unknown>)) {
+          const type = this.columnOrUndefined(op.table, col);
+          // A column the model does not know (newer server schema) is passed through undecoded.
+          decoded[col] = type ? decodeValue(type, v) : (v as Value);
+        }
+        return decoded;
+      });
+    }
+    return out;
+  }
+}
+
+/** The real uuid of each named insert: uuid-name → uuid. */
+export function insertedUuids(ops: Operation[], results: OperationResult[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  ops.forEach((op, i) => {
+    const uuid = results[i]?.uuid;
+    if (op.op === 'insert' && op['uuid-name'] && uuid) out[op['uuid-name']] = uuid;
+  });
+  return out;
+}
