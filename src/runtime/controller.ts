@@ -267,3 +267,25 @@ export function groupOf(apiVersion: string): string {
   const i = apiVersion.indexOf('/');
   return i < 0 ? '' : apiVersion.slice(0, i);
 }
+
+// ---- predicates ----
+
+/**
+ * Passes adds, deletes and updates that changed metadata.generation (spec), and periodic resyncs;
+ * drops status-only updates, e.g. the echo of the controller's own status write.
+ */
+export function generationChanged(e: InformerEvent): boolean {
+  if (e.type !== 'update' || e.resync || !e.old) return true;
+  return e.old.metadata.generation !== e.object.metadata.generation;
+}
+
+/** Like generationChanged, but also passes label, annotation, finalizer and deletion changes. */
+export function generationOrMetadataChanged(e: InformerEvent): boolean {
+  if (generationChanged(e)) return true;
+  const a = e.old!.metadata;
+  const b = e.object.metadata;
+  return (
+    JSON.stringify([a.labels, a.annotations, a.finalizers, a.deletionTimestamp]) !==
+    JSON.stringify([b.labels, b.annotations, b.finalizers, b.deletionTimestamp])
+  );
+}

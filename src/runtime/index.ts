@@ -7,6 +7,8 @@ export {
   mapByLabels,
   mapInfrastructureRef,
   mapClusterToLabelled,
+  generationChanged,
+  generationOrMetadataChanged,
   type ControllerOptions,
   type Reconciler,
   type ReconcileContext,
