@@ -34,7 +34,10 @@ export interface OvsdbClientOptions<M> {
   /** external_ids keys to index per table, for `cache.byExternalId`. */
   indexes?: ExternalIdIndexes<M>;
   tls?: TlsOptions;
-  /** Only use a clustered server that is the leader; default true when several remotes are given. */
+  /**
+   * Only use a clustered member that is the leader; default true when several remotes are given.
+   * A member that is not connected to its cluster is never used.
+   */
   leaderOnly?: boolean;
   /** Echo after this long without traffic; no reply within as long again drops the session. 0 = off. */
   inactivityProbeMs?: number;
@@ -254,10 +257,8 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     try {
       rpc.startKeepalive(this.opts.inactivityProbeMs ?? 5_000);
       const schema = parseSchema(await rpc.request('get_schema', [this.database]));
-      if (this.leaderOnly) {
-        await this.watchLeadership(rpc);
-        for (const u of serverQueued) this.onServerUpdate(rpc, u);
-      }
+      await this.watchMembership(rpc);
+      for (const u of serverQueued) this.onServerUpdate(rpc, u);
       serverQueued = undefined;
       for (const [t, c] of this.monitoredColumns(schema)) columns.set(t, c);
       const resumed = await this.monitor(rpc, columns);
@@ -361,8 +362,11 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     if (changes.length) this.emit('change', changes);
   }
 
-  /** Rejects a clustered member that is not the leader, and drops the session when leadership moves. */
-  private async watchLeadership(rpc: RpcConnection): Promise<void> {
+  /**
+   * Rejects a clustered member cut off from its cluster (its data may be stale) or, with leaderOnly,
+   * one that is not the leader; and drops the session when that changes later.
+   */
+  private async watchMembership(rpc: RpcConnection): Promise<void> {
     const reply = (await rpc.request('monitor_cond', [
       '_Server',
       SERVER_MONITOR,
@@ -402,7 +406,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     if (!row) return `server has no database ${this.database}`;
     if (row.model !== 'clustered') return undefined;
     if (!row.connected) return 'member is not connected to its cluster';
-    if (!row.leader) return 'member is not the cluster leader';
+    if (this.leaderOnly && !row.leader) return 'member is not the cluster leader';
     return undefined;
   }
 

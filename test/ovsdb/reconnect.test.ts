@@ -1,0 +1,140 @@
+// Losing the server mid-use: the client reconnects with backoff and rebuilds its cache so that it
+// equals the server afterwards (rows changed while it was away included), transact waits for the
+// session or fails with NotConnectedError, and a hung server is detected by the inactivity probe.
+import { OvsdbClient, NotConnectedError, nb } from '../../src/ovsdb/index.js';
+import type { Resync } from '../../src/ovsdb/index.js';
+import { waitFor } from '../env/processes.js';
+import { StandaloneServer } from './servers.js';
+import { listViaNbctl, normalise } from './compare.js';
+
+describe('OvsdbClient reconnect', () => {
+  let server: StandaloneServer;
+  let client: OvsdbClient<nb.Tables>;
+  const resyncs: Resync[] = [];
+  let disconnects = 0;
+
+  beforeAll(async () => {
+    server = await StandaloneServer.start();
+    client = await OvsdbClient.connect({
+      model: nb.model,
+      remotes: server.remote,
+      tables: ['Logical_Switch'],
+      backoff: { initialMs: 20, maxMs: 200 },
+      inactivityProbeMs: 300,
+    });
+    client.on('resynced', (r) => resyncs.push(r));
+    client.on('disconnected', () => disconnects++);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await server?.stop();
+  });
+
+  async function serverSwitches() {
+    return normalise(
+      (await listViaNbctl((...a) => server.nbctl(...a), client.schema!, 'Logical_Switch')).values(),
+    );
+  }
+
+  it('rebuilds the cache after a restart, dropping rows deleted while it was away', async () => {
+    await server.nbctl(
+      'ls-add',
+      'gone',
+      '--',
+      'ls-add',
+      'kept',
+      '--',
+      'set',
+      'Logical_Switch',
+      'kept',
+      'external_ids:v=1',
+    );
+    await waitFor(
+      'both switches cached',
+      async () => (client.cache.size('Logical_Switch') === 2 ? true : undefined),
+      5_000,
+      10,
+    );
+    const gone = client.cache.findOne('Logical_Switch', (s) => s.name === 'gone')!;
+    const kept = client.cache.findOne('Logical_Switch', (s) => s.name === 'kept')!;
+
+    const before = resyncs.length;
+    await server.stopServer();
+    await waitFor('client to notice', async () => (client.connected ? undefined : true), 5_000, 10);
+    // Another writer changes the database while the client cannot see it.
+    await server.offlineTransact([
+      { op: 'delete', table: 'Logical_Switch', where: [['name', '==', 'gone']] },
+      { op: 'insert', table: 'Logical_Switch', row: { name: 'born' } },
+      {
+        op: 'update',
+        table: 'Logical_Switch',
+        where: [['name', '==', 'kept']],
+        row: { external_ids: ['map', [['v', '2']]] },
+      },
+    ]);
+    await server.startServer();
+    await waitFor('resync', async () => (resyncs.length > before ? true : undefined), 10_000, 10);
+
+    // A standalone server keeps no transaction history: the cache was rebuilt, not resumed.
+    expect(resyncs.at(-1)!.resumed).toBe(false);
+    expect(client.cache.get('Logical_Switch', gone._uuid)).toBeUndefined();
+    expect(client.cache.get('Logical_Switch', kept._uuid)!.external_ids).toEqual({ v: '2' });
+    expect(
+      client.cache
+        .list('Logical_Switch')
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['born', 'kept']);
+    expect(normalise(client.cache.list('Logical_Switch'))).toEqual(await serverSwitches());
+  });
+
+  it('holds a transact until the server is back, and fails one that waits too short', async () => {
+    await server.stopServer();
+    await waitFor('client to notice', async () => (client.connected ? undefined : true), 5_000, 10);
+
+    const short = await client
+      .transact([client.ops.insert('Logical_Switch', { name: 'too-early' })], { waitForConnectionMs: 100 })
+      .catch((e: unknown) => e);
+    expect(short).toBeInstanceOf(NotConnectedError);
+    expect((short as Error).message).toMatch(/not connected to unix:.*within 100 ms/);
+
+    const held = client.transact([client.ops.insert('Logical_Switch', { name: 'held' })], {
+      waitForConnectionMs: 10_000,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await server.startServer();
+    const [r] = await held;
+    expect(r!.uuid).toBeDefined();
+    expect(
+      (await server.nbctl('--bare', '--columns=name', 'find', 'Logical_Switch', 'name=too-early')).trim(),
+    ).toBe('');
+    await waitFor('held in cache', async () => client.cache.get('Logical_Switch', r!.uuid!), 5_000, 10);
+    expect(normalise(client.cache.list('Logical_Switch'))).toEqual(await serverSwitches());
+  });
+
+  it('drops a session whose server stops answering, and comes back when it does', async () => {
+    const before = disconnects;
+    const resyncsBefore = resyncs.length;
+    process.kill(server.pid!, 'SIGSTOP');
+    try {
+      // No reply to the echo within two probe intervals (300 ms each) means dead.
+      await waitFor('probe to fail', async () => (disconnects > before ? true : undefined), 3_000, 10);
+    } finally {
+      process.kill(server.pid!, 'SIGCONT');
+    }
+    await waitFor(
+      'resync after SIGCONT',
+      async () => (resyncs.length > resyncsBefore ? true : undefined),
+      10_000,
+      10,
+    );
+    await server.nbctl('ls-add', 'after-stall');
+    await waitFor(
+      'after-stall cached',
+      async () => client.cache.findOne('Logical_Switch', (s) => s.name === 'after-stall'),
+      5_000,
+      10,
+    );
+    expect(normalise(client.cache.list('Logical_Switch'))).toEqual(await serverSwitches());
+  });
+});
