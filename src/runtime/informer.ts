@@ -203,6 +203,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** One watch request; resolves with the last resourceVersion when the server ends it. */
   private async watch(ns: string | undefined, rv: string, onProgress: (rv: string) => void): Promise<string> {
     const base = this.opts.watchTimeoutSeconds ?? 300;
+    const silenceMs = this.opts.silenceMs ?? 150_000;
     const res = await this.client.stream(resourcePath(this.opts.resource, ns), {
       query: {
         watch: true,
@@ -213,9 +214,9 @@ export class Informer<T extends KubeObject = KubeObject> {
         timeoutSeconds: Math.round(base * (1 + Math.random())),
       },
       signal: this.abort.signal,
+      idleTimeoutMs: silenceMs + 1_000,
     });
     this.openStreams.add(res);
-    const silenceMs = this.opts.silenceMs ?? 150_000;
     let lastRv = rv;
     return new Promise<string>((resolve, reject) => {
       let buf = '';

@@ -28,6 +28,8 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal;
+  /** Socket inactivity before the request is abandoned (default 30 s); also covers half-open sockets. */
+  idleTimeoutMs?: number;
 }
 
 export interface ListResult<T> {
@@ -205,6 +207,8 @@ export class RestClient {
     return new Promise((resolve, reject) => {
       const req = (isHttps ? https : http).request(url, reqOpts, resolve);
       req.on('error', reject);
+      const idle = opts.idleTimeoutMs ?? 30_000;
+      req.setTimeout(idle, () => req.destroy(new Error(`no data for ${idle} ms from ${url.host}`)));
       if (opts.signal) {
         if (opts.signal.aborted) req.destroy(new Error('aborted'));
         else opts.signal.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
