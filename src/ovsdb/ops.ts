@@ -162,14 +162,19 @@ export class OpBuilder<M> {
 
   /** The column's type; unknown tables and columns are caller bugs and fail here, not on the server. */
   column(table: string, column: string): ColumnType {
-    const t = (this.model.tables as Record<string, TableSchema | undefined>)[table];
-    if (!t) throw new OvsdbDataError(`${this.model.name} has no table ${table}`);
-    const c = columnType(t, column);
+    const c = columnType(this.table(table), column);
     if (!c) throw new OvsdbDataError(`${this.model.name} table ${table} has no column ${column}`);
     return c;
   }
 
+  private table(table: string): TableSchema {
+    const t = (this.model.tables as Record<string, TableSchema | undefined>)[table];
+    if (!t) throw new OvsdbDataError(`${this.model.name} has no table ${table}`);
+    return t;
+  }
+
   private encodeRow(table: string, row: object, allowServerColumns = false): Record<string, unknown> {
+    this.table(table);
     const out: Record<string, unknown> = {};
     for (const [col, v] of Object.entries(row)) {
       if (v === undefined) continue;
@@ -184,6 +189,7 @@ export class OpBuilder<M> {
   }
 
   private encodeWhere(table: string, where: readonly unknown[]): WireCondition[] {
+    this.table(table);
     return (where as [string, ConditionFunction, unknown][]).map(([col, fn, value]) => {
       const type = this.column(table, col);
       try {

@@ -1,0 +1,99 @@
+import { DatabaseCache, type MonitoredColumns } from './cache.js';
+import { CacheInconsistentError } from './errors.js';
+import type { ColumnType } from './schema.js';
+
+interface Port {
+  _uuid: string;
+  name: string;
+  addresses: string[];
+  external_ids: Record<string, string>;
+}
+type Tables = { Port: Port };
+
+const columns: MonitoredColumns = new Map([
+  [
+    'Port',
+    new Map<string, ColumnType>([
+      ['name', { key: { type: 'string' }, min: 1, max: 1 }],
+      ['addresses', { key: { type: 'string' }, min: 0, max: Infinity }],
+      ['external_ids', { key: { type: 'string' }, value: { type: 'string' }, min: 0, max: Infinity }],
+    ]),
+  ],
+]);
+const A = 'aaaaaaaa-0000-4000-8000-000000000001';
+const B = 'bbbbbbbb-0000-4000-8000-000000000002';
+
+function cacheWith(rows: Record<string, Record<string, unknown>>): DatabaseCache<Tables> {
+  const c = new DatabaseCache<Tables>({ Port: ['owner'] });
+  const updates = Object.fromEntries(Object.entries(rows).map(([u, r]) => [u, { initial: r }]));
+  c.replace(DatabaseCache.decodeSnapshot(columns, { Port: updates }));
+  return c;
+}
+
+describe('DatabaseCache', () => {
+  it('fills omitted columns with their defaults and freezes rows', () => {
+    const c = cacheWith({ [A]: { name: 'a' } });
+    const a = c.get('Port', A)!;
+    expect(a).toEqual({ _uuid: A, name: 'a', addresses: [], external_ids: {} });
+    expect(Object.isFrozen(a) && Object.isFrozen(a.addresses)).toBe(true);
+  });
+
+  it('applies insert, modify and delete and reports each change with old and new rows', () => {
+    const c = cacheWith({ [A]: { name: 'a', external_ids: ['map', [['owner', 'x']]] } });
+    const changes = c.apply(columns, {
+      Port: {
+        [A]: { modify: { addresses: 'ip1', external_ids: ['map', [['owner', 'y']]] } },
+        [B]: { insert: { name: 'b', external_ids: ['map', [['owner', 'y']]] } },
+      },
+    });
+    expect(changes.map((ch) => [ch.uuid, ch.old?.name, ch.new?.name])).toEqual([
+      [A, 'a', 'a'],
+      [B, undefined, 'b'],
+    ]);
+    expect(c.get('Port', A)!.addresses).toEqual(['ip1']);
+    expect(c.byExternalId('Port', 'owner', 'x')).toEqual([]);
+    expect(
+      c
+        .byExternalId('Port', 'owner', 'y')
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(['a', 'b']);
+
+    c.apply(columns, { Port: { [A]: { delete: null } } });
+    expect(c.get('Port', A)).toBeUndefined();
+    expect(c.byExternalId('Port', 'owner', 'y').map((r) => r.name)).toEqual(['b']);
+    expect(c.list('Port')).toHaveLength(1);
+  });
+
+  it('scans for external_ids keys it does not index', () => {
+    const c = cacheWith({ [A]: { name: 'a', external_ids: ['map', [['other', '1']]] } });
+    expect(c.byExternalId('Port', 'other', '1').map((r) => r._uuid)).toEqual([A]);
+    expect(c.find('Port', (p) => p.name.startsWith('a'))).toHaveLength(1);
+  });
+
+  it('rejects an inconsistent batch without applying any of it', () => {
+    const c = cacheWith({ [A]: { name: 'a' } });
+    const bad = { Port: { [B]: { insert: { name: 'b' } }, [A]: { insert: { name: 'again' } } } };
+    expect(() => c.apply(columns, bad)).toThrow(CacheInconsistentError);
+    expect(c.get('Port', B)).toBeUndefined();
+    expect(() => c.apply(columns, { Port: { [B]: { modify: { name: 'x' } } } })).toThrow(
+      /modify of a row the cache lacks/,
+    );
+    expect(() => c.apply(columns, { Port: { [B]: { delete: null } } })).toThrow(
+      /delete of a row the cache lacks/,
+    );
+  });
+
+  it('replaces everything at once on a full resync, reporting what differs', () => {
+    const c = cacheWith({ [A]: { name: 'a', external_ids: ['map', [['owner', 'x']]] } });
+    const changes = c.replace(
+      DatabaseCache.decodeSnapshot(columns, { Port: { [B]: { initial: { name: 'b' } } } }),
+    );
+    expect(changes.map((ch) => [ch.uuid, !!ch.old, !!ch.new])).toEqual([
+      [B, false, true],
+      [A, true, false],
+    ]);
+    expect(c.list('Port').map((r) => r.name)).toEqual(['b']);
+    expect(c.byExternalId('Port', 'owner', 'x')).toEqual([]);
+  });
+});
