@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// capk-podnet: the manager process. Flags/env → zod-validated config → Manager (informers, leader
+// election, probes, metrics) with the project's controllers. SIGTERM/SIGINT drain and exit 0;
+// a lost lease exits 1 at once so the pod restarts as a follower.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
+import { loadConfig, usage, type Config } from './config.js';
+import { registerControllers } from './controllers/index.js';
+import { LeadershipLostError, Manager, RuntimeMetrics, createLogger } from './runtime/index.js';
+
+export function kubeConfigFor(config: Pick<Config, 'kubeconfig'>): KubeConfig {
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const loaded = loadConfig(argv);
+  if (loaded.success === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  if (!loaded.success) {
+    console.error(`capk-podnet: invalid configuration\n  ${loaded.errors.join('\n  ')}\n\n${usage()}`);
+    return 2;
+  }
+  const config = loaded.config;
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const manager = new Manager({
+    kubeConfig: kubeConfigFor(config),
+    namespaces: config.namespaces,
+    logger: log,
+    metrics: new RuntimeMetrics({ processMetrics: true }),
+    metricsBindAddress: config.metricsBindAddress,
+    healthProbeBindAddress: config.healthProbeBindAddress,
+    syncPeriodMs: config.syncPeriodMs,
+    leaderElection: {
+      enabled: config.leaderElect,
+      namespace: config.leaderElectionNamespace,
+      name: config.leaderElectionId,
+      leaseDurationMs: config.leaseDurationMs,
+      renewDeadlineMs: config.renewDeadlineMs,
+      retryPeriodMs: config.retryPeriodMs,
+    },
+  });
+  await registerControllers(manager, config);
+
+  let signalled = false;
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info('shutting down', { signal: sig });
+    void manager.stop();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  log.info('starting', {
+    identity: manager.identity,
+    namespaces: config.namespaces,
+    networkDriver: config.networkDriver,
+    leaderElect: config.leaderElect,
+  });
+  try {
+    await manager.start();
+    await manager.done;
+    log.info('stopped');
+    return 0;
+  } catch (e) {
+    if (e instanceof LeadershipLostError) {
+      log.error('leader election lost, exiting');
+      return 1;
+    }
+    log.error('manager failed', { error: e instanceof Error ? e.message : String(e) });
+    return 1;
+  }
+}
+
+// Run when executed (bin or `node dist/cli.js`), not when imported by tests.
+function isMain(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+if (isMain()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
