@@ -62,17 +62,17 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     let outstanding: number | undefined;
     this.probe = setInterval(
       () => {
-        const quiet = Date.now() - this.lastHeard;
-        if (outstanding !== undefined && quiet >= intervalMs) {
+        const now = Date.now();
+        const quiet = now - this.lastHeard;
+        // Anything heard since the probe went out proves the peer alive, not just the echo reply.
+        if (outstanding !== undefined && this.lastHeard >= outstanding) outstanding = undefined;
+        if (outstanding !== undefined && now - outstanding >= intervalMs) {
           this.close(new Error(`no reply to inactivity probe within ${intervalMs} ms`));
           return;
         }
         if (outstanding === undefined && quiet >= intervalMs) {
           outstanding = Date.now();
-          this.request('echo', ['keepalive']).then(
-            () => (outstanding = undefined),
-            () => undefined,
-          );
+          this.request('echo', ['keepalive']).catch(() => undefined);
         }
       },
       Math.max(10, Math.floor(intervalMs / 4)),

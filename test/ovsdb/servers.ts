@@ -80,6 +80,8 @@ function toolEnv(dir: string): NodeJS.ProcessEnv {
 export interface StandaloneOptions {
   tcp?: boolean;
   tls?: boolean;
+  /** Also listen where NB_Global.connections says (ovn-nbctl set-connection), as OVN deployments do. */
+  remotesFromDb?: boolean;
 }
 
 /** One standalone ovsdb-server with the NB schema. */
@@ -88,6 +90,7 @@ export class StandaloneServer {
   tcpPort?: number;
   sslPort?: number;
   tlsFiles?: TlsFiles;
+  remotesFromDb = false;
 
   private constructor(readonly dir: string) {}
 
@@ -96,6 +99,7 @@ export class StandaloneServer {
     try {
       await run('ovsdb-tool', ['create', s.dbFile, NB_SCHEMA]);
       if (opts.tcp) s.tcpPort = await freePort();
+      s.remotesFromDb = opts.remotesFromDb ?? false;
       if (opts.tls) {
         s.sslPort = await freePort();
         s.tlsFiles = await makeTestCa(s.dir);
@@ -144,6 +148,7 @@ export class StandaloneServer {
       `--unixctl=${join(this.dir, 'nb.ctl')}`,
       `--remote=punix:${this.socket}`,
     ];
+    if (this.remotesFromDb) args.push('--remote=db:OVN_Northbound,NB_Global,connections');
     if (this.tcpPort) args.push(`--remote=ptcp:${this.tcpPort}:127.0.0.1`);
     if (this.tlsFiles && this.sslPort) {
       const t = this.tlsFiles;

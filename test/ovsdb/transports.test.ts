@@ -3,7 +3,8 @@
 import { OvsdbClient, NotConnectedError, nb } from '../../src/ovsdb/index.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor } from '../env/processes.js';
+import { connect } from 'node:net';
+import { freePort, waitFor } from '../env/processes.js';
 import { StandaloneServer } from './servers.js';
 
 describe('OvsdbClient transports', () => {
@@ -89,4 +90,68 @@ describe('OvsdbClient transports', () => {
     expect(err).toBeInstanceOf(NotConnectedError);
     expect((err as Error).message).toMatch(/certificate/i);
   });
+
+  describe('echo from the server', () => {
+    let probing: StandaloneServer;
+    let port: number;
+    beforeAll(async () => {
+      probing = await StandaloneServer.start({ remotesFromDb: true });
+      port = await freePort();
+      // ovsdb-server probes a connection after 1 s of silence and drops it 1 s later without a reply.
+      await probing.nbctl(
+        'set-connection',
+        `ptcp:${port}:127.0.0.1`,
+        '--',
+        'set',
+        'connection',
+        '.',
+        'inactivity_probe=1000',
+      );
+      await waitFor('ptcp listener', async () => ((await canConnect(port)) ? true : undefined), 5_000, 20);
+    });
+    afterAll(async () => {
+      await probing?.stop();
+    });
+
+    it('is answered, so an idle session survives the server inactivity probe', async () => {
+      // Control: a peer that never answers is dropped by this server within the test's window.
+      const silent = connect({ host: '127.0.0.1', port });
+      const silentClosed = new Promise<number>((r) => silent.once('close', () => r(Date.now())));
+      const heard: string[] = [];
+      silent.on('data', (d: Buffer) => heard.push(d.toString()));
+
+      const client = await OvsdbClient.connect({
+        model: nb.model,
+        remotes: `tcp:127.0.0.1:${port}`,
+        tables: ['Logical_Switch'],
+        inactivityProbeMs: 0, // only the server probes
+      });
+      let disconnects = 0;
+      client.on('disconnected', () => disconnects++);
+      try {
+        const started = Date.now();
+        expect((await silentClosed) - started).toBeLessThan(3_500);
+        expect(heard.join('')).toContain('"method":"echo"');
+        await new Promise((r) => setTimeout(r, 3_000 - (Date.now() - started)));
+        expect(disconnects).toBe(0);
+        expect(client.connected).toBe(true);
+        await expect(
+          client.transact([client.ops.insert('Logical_Switch', { name: 'idle-survivor' })]),
+        ).resolves.toHaveLength(1);
+      } finally {
+        await client.close();
+      }
+    });
+  });
 });
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
