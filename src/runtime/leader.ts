@@ -81,7 +81,9 @@ export class LeaderElector {
 
   /** Starts campaigning in the background. */
   start(cb: LeaderCallbacks): void {
-    this.loop ??= this.run(cb);
+    if (this.loop) return;
+    this.setLeading(false);
+    this.loop = this.run(cb);
   }
 
   /** Stops campaigning; releases the lease if held and releaseOnCancel. */
