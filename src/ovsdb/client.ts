@@ -142,6 +142,9 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
    * Sends the operations as one transaction and checks every result. Throws OvsdbOperationError
    * naming the failed operation, OvsdbCommitError when the commit failed, NotConnectedError when no
    * session comes up within waitForConnectionMs, ConnectionLostError when the outcome is unknown.
+   * When it resolves, the cache already shows the transaction's effect on monitored tables:
+   * ovsdb-server flushes a session's monitor updates before sending it any reply
+   * (ovsdb_jsonrpc_session_send), and updates are applied as they are read, in order.
    */
   async transact(ops: Operation[], opts: { waitForConnectionMs?: number } = {}): Promise<OperationResult[]> {
     if (ops.length === 0) return [];
