@@ -1,6 +1,7 @@
 // The Cluster API IPAM contract's kinds (ipam.cluster.x-k8s.io/v1beta2) as capk-podnet uses them,
 // and the pool kind of the in-cluster provider: a KubevirtCluster whose spec.network.ipam.cidrs is
 // the pool, so a tenant cluster's node range lives on the object that declares it.
+import { KubevirtClusters } from '../capk/resources.js';
 import type { Condition, KubeObject, ResourceRef } from '../runtime/index.js';
 
 export const IPAddressClaims: ResourceRef = {
@@ -19,13 +20,7 @@ export const IPAddresses: ResourceRef = {
   namespaced: true,
 };
 
-export const KubevirtClusters: ResourceRef = {
-  group: 'infrastructure.cluster.x-k8s.io',
-  version: 'v1alpha1',
-  kind: 'KubevirtCluster',
-  plural: 'kubevirtclusters',
-  namespaced: true,
-};
+export { KubevirtClusters };
 
 export interface PoolRef {
   apiGroup: string;

@@ -1,0 +1,25 @@
+// capk's kinds (infrastructure.cluster.x-k8s.io/v1alpha1) as capk-podnet reads and patches them:
+// only the network fields are typed here; the rest is capk's and passes through untouched.
+import type { MachineNetworkStatus } from '../api/network.js';
+import type { Condition, KubeObject, ResourceRef } from '../runtime/index.js';
+
+const capk = (kind: string, plural: string): ResourceRef => ({
+  group: 'infrastructure.cluster.x-k8s.io',
+  version: 'v1alpha1',
+  kind,
+  plural,
+  namespaced: true,
+});
+
+export const KubevirtClusters = capk('KubevirtCluster', 'kubevirtclusters');
+export const KubevirtMachines = capk('KubevirtMachine', 'kubevirtmachines');
+
+export interface KubevirtCluster extends KubeObject {
+  spec?: { network?: unknown; [k: string]: unknown };
+  status?: { network?: unknown; conditions?: Condition[]; [k: string]: unknown };
+}
+
+export interface KubevirtMachine extends KubeObject {
+  spec?: { network?: unknown; [k: string]: unknown };
+  status?: { network?: MachineNetworkStatus; conditions?: Condition[]; [k: string]: unknown };
+}

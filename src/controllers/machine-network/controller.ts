@@ -1,0 +1,303 @@
+// The machine network controller: one KubevirtMachine's stable network, from IP claim to routes.
+// Cluster API's order (runtime's clusterApiReconciler): get → externally managed → owner Cluster →
+// paused → finalizer → reconcileNormal | reconcileDelete → patch status with only our conditions.
+// reconcileNormal is a flat list of steps; each sets its own condition and may stop the list.
+import { clusterNetworkSpec, machineNetworkSpec, type ClusterNetworkSpec } from '../../api/network.js';
+import { NetworkConditions, NetworkReasons } from '../../api/conditions.js';
+import {
+  IPAddressClaims,
+  IPAddresses,
+  KubevirtClusters,
+  REQUESTED_ADDRESS_ANNOTATION,
+  type IPAddress,
+  type IPAddressClaim,
+} from '../../ipam/index.js';
+import { hasRunningLauncher, launcherPodsOf, placementOf } from '../../kubevirt/placement.js';
+import {
+  KubevirtLabels,
+  VirtualMachineInstanceMigrations,
+  VirtualMachineInstances,
+  type Pod,
+  type VirtualMachineInstance,
+} from '../../kubevirt/resources.js';
+import type { NetworkDriver } from '../../network/driver.js';
+import {
+  applyOwned,
+  ClusterNameLabel,
+  ClusterResource,
+  clusterApiReconciler,
+  Controller,
+  getCondition,
+  markFalse,
+  markTrue,
+  ownerReferenceTo,
+  Pods,
+  type EventRecorder,
+  type Informer,
+  type KubeObject,
+  type Manager,
+  type ObjectKey,
+  type Result,
+  type Scope,
+} from '../../runtime/index.js';
+import { desiredVmNetwork, macForIPv4, nextNetworkStatus, type InfraDefaults } from './desired.js';
+import { KubevirtMachines, type KubevirtCluster, type KubevirtMachine } from '../../capk/resources.js';
+
+export const MACHINE_NETWORK_FINALIZER = 'network.capk-podnet.io/machine';
+
+export interface MachineNetworkControllerOptions {
+  driver: NetworkDriver;
+  defaults: InfraDefaults;
+  concurrency?: number;
+}
+
+interface Deps {
+  mgr: Manager;
+  driver: NetworkDriver;
+  defaults: InfraDefaults;
+  events: EventRecorder;
+  kubevirtClusters: Informer<KubevirtCluster>;
+  claims: Informer<IPAddressClaim>;
+  addresses: Informer<IPAddress>;
+  vmis: Informer<VirtualMachineInstance>;
+  pods: Informer<Pod>;
+}
+
+const launcherPods = { resource: Pods, labelSelector: `${KubevirtLabels.app}=${KubevirtLabels.appLauncher}` };
+
+export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkControllerOptions): Controller {
+  const machines = mgr.informer<KubevirtMachine>(KubevirtMachines);
+  const deps: Deps = {
+    mgr,
+    driver: opts.driver,
+    defaults: opts.defaults,
+    events: mgr.events('capk-podnet'),
+    kubevirtClusters: mgr.informer<KubevirtCluster>(KubevirtClusters),
+    claims: mgr.informer<IPAddressClaim>(IPAddressClaims),
+    addresses: mgr.informer<IPAddress>(IPAddresses),
+    vmis: mgr.informer<VirtualMachineInstance>(VirtualMachineInstances),
+    pods: mgr.informer<Pod>(launcherPods),
+  };
+  // capk names the VM, and so the VMI, after the KubevirtMachine, in the machine's namespace.
+  const sameName = (o: KubeObject): ObjectKey[] => [
+    { namespace: o.metadata.namespace, name: o.metadata.name },
+  ];
+  const machinesOfCluster = (o: KubeObject): ObjectKey[] =>
+    machines
+      .list({ namespace: o.metadata.namespace })
+      .filter((m) => kubevirtClusterNameOf(deps, m) === o.metadata.name)
+      .map((m) => ({ namespace: m.metadata.namespace, name: m.metadata.name }));
+
+  return mgr.add(
+    new Controller({
+      name: 'machine-network',
+      for: KubevirtMachines,
+      owns: [IPAddressClaims],
+      concurrency: opts.concurrency ?? 4,
+      watches: [
+        { source: VirtualMachineInstances, map: sameName },
+        {
+          source: launcherPods,
+          map: (o) => {
+            const vmi = o.metadata.annotations?.['kubevirt.io/domain'];
+            return vmi ? [{ namespace: o.metadata.namespace, name: vmi }] : [];
+          },
+        },
+        {
+          source: VirtualMachineInstanceMigrations,
+          map: (o) => {
+            const vmi = (o.spec as { vmiName?: string } | undefined)?.vmiName;
+            return vmi ? [{ namespace: o.metadata.namespace, name: vmi }] : [];
+          },
+        },
+        {
+          source: IPAddresses,
+          map: (o) => [{ namespace: o.metadata.namespace, name: (o as IPAddress).spec.claimRef.name }],
+        },
+        { source: KubevirtClusters, map: machinesOfCluster },
+      ],
+      reconcile: clusterApiReconciler<KubevirtMachine>({
+        resource: KubevirtMachines,
+        cache: machines,
+        client: mgr.client,
+        cluster: { resource: ClusterResource, cache: mgr.informer(ClusterResource) },
+        finalizer: MACHINE_NETWORK_FINALIZER,
+        ownedConditions: [NetworkConditions.IPAMReady, NetworkConditions.NetworkReady],
+        reconcileNormal: (s) => reconcileNormal(deps, s),
+        reconcileDelete: (s) => reconcileDelete(deps, s),
+      }),
+    }),
+  );
+}
+
+async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Result | void> {
+  const m = s.object;
+  const clusterName = kubevirtClusterNameOf(d, m);
+  const kvCluster = clusterName
+    ? d.kubevirtClusters.get({ namespace: m.metadata.namespace, name: clusterName })
+    : undefined;
+  if (!kvCluster)
+    return notReady(
+      m,
+      NetworkConditions.IPAMReady,
+      NetworkReasons.Pending,
+      'waiting for the KubevirtCluster',
+    );
+  const network = clusterNetworkSpec.safeParse(kvCluster.spec?.network);
+  if (!network.success)
+    return notReady(
+      m,
+      NetworkConditions.IPAMReady,
+      NetworkReasons.InvalidSpec,
+      `KubevirtCluster ${clusterName}: ${network.error.message}`,
+    );
+  const machineNet = machineNetworkSpec.safeParse(m.spec?.network ?? {});
+  if (!machineNet.success)
+    return notReady(m, NetworkConditions.IPAMReady, NetworkReasons.InvalidSpec, machineNet.error.message);
+
+  // Step: an IP address through the Cluster API IPAM contract.
+  const address = await ensureAddress(d, m, clusterName!, network.data, machineNet.data.ipv4);
+  if (!address) {
+    const c = getCondition(m, NetworkConditions.IPAMReady)!;
+    return notReady(m, NetworkConditions.IPAMReady, c.reason ?? NetworkReasons.Pending, c.message ?? '');
+  }
+
+  // Step: the driver converges the infra network on where the VM runs now.
+  const ref = { namespace: m.metadata.namespace!, name: m.metadata.name };
+  const vmi = d.vmis.get(ref);
+  const facts = placementOf(vmi, launcherPodsOf(ref.name, d.pods.list({ namespace: ref.namespace })));
+  const spec = desiredVmNetwork({
+    cluster: { namespace: kvCluster.metadata.namespace!, name: kvCluster.metadata.name },
+    machine: ref,
+    network: network.data,
+    address,
+    mac: machineNet.data.mac ?? macForIPv4(address.ipv4),
+    facts,
+    defaults: d.defaults,
+  });
+  const observed = await d.driver.ensureVm(spec);
+  const { status, events } = nextNetworkStatus({
+    prev: m.status?.network,
+    spec,
+    facts,
+    observed,
+    observedGeneration: m.metadata.generation,
+    committedAtMs: Date.now(),
+  });
+  m.status = { ...m.status, network: status };
+  for (const e of events) await d.events.event(m, e.type, e.reason, e.message);
+
+  if (observed.programmed)
+    markTrue(
+      m,
+      NetworkConditions.NetworkReady,
+      status.phase === 'Migrating' ? NetworkReasons.Migrating : NetworkReasons.Ready,
+      `${address.ipv4} served on ${observed.routedTo}`,
+    );
+  else
+    markFalse(
+      m,
+      NetworkConditions.NetworkReady,
+      observed.reason ?? NetworkReasons.Pending,
+      observed.message ?? waitingMessage(spec.placement.kind),
+    );
+}
+
+/** Marks a failed step's condition and NetworkReady with the same reason; ends reconcileNormal. */
+function notReady(m: KubevirtMachine, type: string, reason: string, message: string): void {
+  markFalse(m, type, reason, message);
+  markFalse(m, NetworkConditions.NetworkReady, reason, message);
+}
+
+function waitingMessage(kind: string): string {
+  return kind === 'unscheduled' ? 'waiting for the VM to be scheduled' : 'waiting for the network driver';
+}
+
+/** The machine's bound address, creating its claim first; undefined (with IPAMReady False) while pending. */
+async function ensureAddress(
+  d: Deps,
+  m: KubevirtMachine,
+  kvClusterName: string,
+  network: ClusterNetworkSpec,
+  pinned: string | undefined,
+): Promise<{ ipv4: string; prefix: number } | undefined> {
+  const ns = m.metadata.namespace!;
+  let claim = d.claims.get({ namespace: ns, name: m.metadata.name });
+  if (!claim) {
+    const poolRef = network.ipam.poolRef ?? {
+      apiGroup: KubevirtClusters.group,
+      kind: KubevirtClusters.kind,
+      name: kvClusterName,
+    };
+    claim = await applyOwned<IPAddressClaim>(d.mgr.client, IPAddressClaims, {
+      metadata: {
+        name: m.metadata.name,
+        namespace: ns,
+        ownerReferences: [ownerReferenceTo(m, { controller: true })],
+        ...(pinned ? { annotations: { [REQUESTED_ADDRESS_ANNOTATION]: pinned } } : {}),
+        ...(m.metadata.labels?.[ClusterNameLabel]
+          ? { labels: { [ClusterNameLabel]: m.metadata.labels[ClusterNameLabel] } }
+          : {}),
+      },
+      spec: {
+        ...(m.metadata.labels?.[ClusterNameLabel]
+          ? { clusterName: m.metadata.labels[ClusterNameLabel] }
+          : {}),
+        poolRef,
+      },
+    });
+  }
+  const addrName = claim.status?.addressRef?.name;
+  const addr = addrName ? d.addresses.get({ namespace: ns, name: addrName }) : undefined;
+  if (!addr) {
+    const ready = getCondition(claim, 'Ready');
+    markFalse(
+      m,
+      NetworkConditions.IPAMReady,
+      ready?.status === 'False' && ready.reason ? ready.reason : NetworkReasons.Pending,
+      ready?.message || `waiting for IPAddressClaim ${claim.metadata.name} to be bound`,
+    );
+    return undefined;
+  }
+  if (pinned && addr.spec.address !== pinned) {
+    markFalse(
+      m,
+      NetworkConditions.IPAMReady,
+      NetworkReasons.InvalidSpec,
+      `the pool gave ${addr.spec.address}, not the pinned ${pinned}`,
+    );
+    return undefined;
+  }
+  markTrue(m, NetworkConditions.IPAMReady, NetworkReasons.Ready, `${addr.spec.address}/${addr.spec.prefix}`);
+  return { ipv4: addr.spec.address, prefix: addr.spec.prefix };
+}
+
+async function reconcileDelete(d: Deps, s: Scope<KubevirtMachine>): Promise<Result | void> {
+  const m = s.object;
+  const ref = { namespace: m.metadata.namespace!, name: m.metadata.name };
+  // Never pull the network from under a VM that may still run.
+  const vmi = d.vmis.get(ref);
+  const pods = launcherPodsOf(ref.name, d.pods.list({ namespace: ref.namespace }));
+  if (vmi || hasRunningLauncher(pods)) {
+    markFalse(
+      m,
+      NetworkConditions.NetworkReady,
+      'Deleting',
+      'waiting for the VM to stop before removing its network',
+    );
+    return { requeueAfterMs: 5_000 };
+  }
+  await d.driver.removeVm(ref);
+  await d.mgr.client.delete(IPAddressClaims, ref.name, ref.namespace);
+  s.ctx.log.info('network removed; address released with the claim');
+}
+
+/** The KubevirtCluster of a machine: the CAPI Cluster's infrastructureRef, else the cluster-name label. */
+function kubevirtClusterNameOf(d: Deps, m: KubeObject): string | undefined {
+  const clusterName = m.metadata.labels?.[ClusterNameLabel];
+  if (!clusterName) return undefined;
+  const cluster = d.mgr.informer(ClusterResource).get({ namespace: m.metadata.namespace, name: clusterName });
+  const infra = (cluster?.spec as { infrastructureRef?: { kind?: string; name?: string } } | undefined)
+    ?.infrastructureRef;
+  return infra?.kind === KubevirtClusters.kind && infra.name ? infra.name : clusterName;
+}
