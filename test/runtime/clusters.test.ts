@@ -1,0 +1,56 @@
+// Infra cluster clients from kubeconfig Secrets (capk's infraClusterSecretRef), cached per Secret
+// and rebuilt when it changes, against the real API server.
+import { readFileSync } from 'node:fs';
+import type * as k8s from '@kubernetes/client-node';
+import { ApiError, InfraClusters, RestClient, Secrets, TerminalError } from '../../src/runtime/index.js';
+import { createTestNamespace, testKubeConfig } from '../env/kube.js';
+
+let kc: k8s.KubeConfig;
+let client: RestClient;
+let ns: string;
+
+beforeAll(async () => {
+  kc = testKubeConfig();
+  client = new RestClient(kc);
+  ns = await createTestNamespace(kc, 'rt-infra');
+});
+afterAll(() => client.close());
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+test('no secretRef: the management cluster; a Secret: a client built once, rebuilt when the Secret changes', async () => {
+  const infra = new InfraClusters(kc, client);
+  const local = await infra.get(undefined, ns);
+  expect(local).toMatchObject({ local: true, namespace: ns });
+  expect(local.client).toBe(client);
+
+  const kubeconfig = readFileSync(process.env.CAPK_PODNET_TEST_KUBECONFIG!, 'utf8');
+  await client.create(Secrets, {
+    metadata: { name: 'infra', namespace: ns },
+    data: { kubeconfig: b64(kubeconfig), namespace: b64('vms') },
+  });
+  const c1 = await infra.get({ name: 'infra' }, ns);
+  expect(c1).toMatchObject({ local: false, namespace: 'vms' });
+  expect(c1.client).not.toBe(client);
+  // The client talks to the cluster the Secret names.
+  const got = await c1.client.get(Secrets, 'infra', ns);
+  expect(got.metadata.name).toBe('infra');
+  expect((await infra.get({ name: 'infra', namespace: ns }, 'elsewhere')).client).toBe(c1.client);
+  expect(infra.builds).toBe(1);
+
+  await client.patch(Secrets, 'infra', ns, { data: { namespace: b64('vms-2') } });
+  const c2 = await infra.get({ name: 'infra' }, ns);
+  expect(c2.client).not.toBe(c1.client);
+  expect(c2.namespace).toBe('vms-2');
+  expect(infra.builds).toBe(2);
+  infra.close();
+});
+
+test('a Secret without a kubeconfig is a terminal error; a missing Secret is an ordinary one', async () => {
+  const infra = new InfraClusters(kc, client);
+  await client.create(Secrets, { metadata: { name: 'empty', namespace: ns }, data: { other: b64('x') } });
+  await expect(infra.get({ name: 'empty' }, ns)).rejects.toBeInstanceOf(TerminalError);
+  const missing = infra.get({ name: 'absent' }, ns);
+  await expect(missing).rejects.toBeInstanceOf(ApiError);
+  await expect(missing).rejects.not.toBeInstanceOf(TerminalError);
+});
