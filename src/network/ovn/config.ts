@@ -1,0 +1,110 @@
+// What the OVN driver needs to know about the infra topology. The topology itself (cluster router,
+// one switch per node, the rtos/stor port pair, gateway routers behind a join switch) belongs to
+// OVN-Kubernetes; the defaults below are its names, so that the driver finds its rows as they are.
+import type { ObjectRef } from '../driver.js';
+import type { Logger } from '../../ovsdb/index.js';
+
+/**
+ * How the shared gateway (169.254.1.1 at one MAC on every node) answers ARP.
+ * - `mac-and-ip`: `options:arp_proxy="<MAC> <IP>"` on each node switch's router-type port (OVN ≥ 23.06).
+ * - `shared-router-mac`: `options:arp_proxy="<IP>"` (OVN 23.03 takes IPs only and answers with the
+ *   peer router port's MAC), so every `rtos-<node>` router port is given the shared MAC.
+ * - `auto`: the best form the connected NB supports, read from its schema version.
+ */
+export type ArpProxyMode = 'auto' | 'mac-and-ip' | 'shared-router-mac';
+
+export interface OvnTopologyNames {
+  /** The distributed router every node switch hangs off. */
+  clusterRouter: string;
+  nodeSwitch(node: string): string;
+  /** The router's port toward a node switch (`rtos-<node>`): south routes leave through it. */
+  routerToSwitchPort(node: string): string;
+  /** The node switch's router-type port (`stor-<node>`): it carries `arp_proxy`. */
+  switchToRouterPort(node: string): string;
+  /** The node gateway router's port on the join switch; its IP is the north (egress) next hop. */
+  gatewayRouterJoinPort(node: string): string;
+}
+
+export interface OvnDriverOptions {
+  /** NB remotes (`unix:…`, `tcp:…`, `ssl:…`). */
+  nbRemotes: string | string[];
+  names?: Partial<OvnTopologyNames>;
+  arpProxy?: ArpProxyMode;
+  /** Egress through the node that runs the VM: a reroute policy (OVN-Kubernetes' habit) or none. */
+  north?: 'policy' | 'none';
+  /**
+   * Priority of the north reroute policy. Below OVN-Kubernetes' 102 "pod to pod: allow" policy, so
+   * traffic inside the cluster network is routed normally and only egress is rerouted.
+   */
+  northPolicyPriority?: number;
+  /** DHCP `cidr`: the VM's /32 (default; works with the on-link gateway route) or its pool prefix. */
+  dhcpCidr?: 'host' | 'pool';
+  defaultLeaseSeconds?: number;
+  /** The logical switch port name of a VM on a node; unique per (machine, node). */
+  vmPortName?(machine: ObjectRef, node: string): string;
+  /** Retries of one sync after a guard fired (racing writer) or the connection was lost. */
+  maxAttempts?: number;
+  /** How long a sync waits for an NB session before failing. */
+  waitForConnectionMs?: number;
+  /** Client reconnect backoff. */
+  backoff?: { initialMs: number; maxMs: number };
+  logger?: Logger;
+}
+
+export interface OvnDriverConfig {
+  nbRemotes: string | string[];
+  names: OvnTopologyNames;
+  arpProxy: ArpProxyMode;
+  north: 'policy' | 'none';
+  northPolicyPriority: number;
+  dhcpCidr: 'host' | 'pool';
+  defaultLeaseSeconds: number;
+  vmPortName(machine: ObjectRef, node: string): string;
+  maxAttempts: number;
+  waitForConnectionMs: number;
+  backoff: { initialMs: number; maxMs: number };
+  logger?: Logger;
+}
+
+/** OVN-Kubernetes' names (go-controller/pkg/types: OVNClusterRouter, RouterToSwitchPrefix, …). */
+export const OVN_KUBERNETES_NAMES: OvnTopologyNames = {
+  clusterRouter: 'ovn_cluster_router',
+  nodeSwitch: (node) => node,
+  routerToSwitchPort: (node) => `rtos-${node}`,
+  switchToRouterPort: (node) => `stor-${node}`,
+  gatewayRouterJoinPort: (node) => `rtoj-GR_${node}`,
+};
+
+export const DEFAULT_NORTH_POLICY_PRIORITY = 10;
+/** OVN-Kubernetes' lease for KubeVirt VMs. */
+export const DEFAULT_LEASE_SECONDS = 3500;
+
+export function resolveConfig(o: OvnDriverOptions): OvnDriverConfig {
+  const cfg: OvnDriverConfig = {
+    nbRemotes: o.nbRemotes,
+    names: { ...OVN_KUBERNETES_NAMES, ...o.names },
+    arpProxy: o.arpProxy ?? 'auto',
+    north: o.north ?? 'policy',
+    northPolicyPriority: o.northPolicyPriority ?? DEFAULT_NORTH_POLICY_PRIORITY,
+    dhcpCidr: o.dhcpCidr ?? 'host',
+    defaultLeaseSeconds: o.defaultLeaseSeconds ?? DEFAULT_LEASE_SECONDS,
+    // Node last: the two ports of one VM during a migration differ only there.
+    vmPortName: o.vmPortName ?? ((m, node) => `capk_${m.namespace}_${m.name}_${node}`),
+    maxAttempts: o.maxAttempts ?? 5,
+    waitForConnectionMs: o.waitForConnectionMs ?? 10_000,
+    backoff: o.backoff ?? { initialMs: 100, maxMs: 2_000 },
+  };
+  if (o.logger) cfg.logger = o.logger;
+  return cfg;
+}
+
+/**
+ * The arp_proxy form an NB schema supports. OVN 23.03 ships NB schema 7.0.0 and reads arp_proxy as
+ * IPs only (a `MAC IP` value yields no ARP responder flow at all); 23.06 added the MAC form and a
+ * newer schema. Anything newer than 7.0.0 is taken as ≥ 23.06.
+ */
+export function arpProxyFormFor(schemaVersion: string): 'mac-and-ip' | 'shared-router-mac' {
+  const [major = 0, minor = 0, patch = 0] = schemaVersion.split('.').map((x) => Number.parseInt(x, 10));
+  const newer = major !== 7 ? major > 7 : minor > 0 || patch > 0;
+  return newer ? 'mac-and-ip' : 'shared-router-mac';
+}

@@ -1,0 +1,440 @@
+// The OVN network driver: keeps, for each tenant VM, its ports, DHCP_Options, south route, north
+// policy and router-side neighbours in the OVN NB database, beside OVN-Kubernetes' own rows.
+// Level-based: every call hands the whole desired state of one VM; compose (pure) → diff against
+// the monitored cache → one guarded transaction. Calls for one machine run one at a time.
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ConnectionLostError,
+  NotConnectedError,
+  OvsdbClient,
+  OvsdbOperationError,
+  insertedUuids,
+  nb,
+  type Operation,
+  type TableName,
+} from '../../ovsdb/index.js';
+import {
+  machineKey,
+  type NetworkDriver,
+  type ObjectRef,
+  type VmNetworkObservation,
+  type VmNetworkSpec,
+} from '../driver.js';
+import { arpProxyFormFor, resolveConfig, type OvnDriverConfig, type OvnDriverOptions } from './config.js';
+import { composeVm } from './compose.js';
+import {
+  CACHE_INDEXES,
+  gatewayOps,
+  observedPlacement,
+  orphanEgressOps,
+  ownedMachines,
+  ownedRows,
+  topologyView,
+  vmOps,
+  type Gateway,
+  type NbState,
+} from './diff.js';
+import { MACHINE, NEIGHBOUR, OWNER, parseNeighbourId } from './ids.js';
+
+type Nb = nb.Tables;
+
+const MONITORED: TableName<Nb>[] = [
+  'Logical_Switch',
+  'Logical_Switch_Port',
+  'Logical_Router',
+  'Logical_Router_Port',
+  'Logical_Router_Static_Route',
+  'Logical_Router_Policy',
+  'DHCP_Options',
+  'Static_MAC_Binding',
+];
+
+/** A sync that could not be committed; `reason` is a condition reason, the cause names the operation. */
+export class OvnSyncError extends Error {
+  override name = 'OvnSyncError';
+  constructor(
+    readonly reason: string,
+    readonly machine: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${machine}: ${message}`, options);
+  }
+}
+
+export interface OvnDriverStats {
+  /** NB transactions committed. */
+  transactions: number;
+  /** Transactions that a guard aborted (a racing writer, or a cache behind the server) and were retried. */
+  conflictRetries: number;
+  /** Syncs retried after the NB connection was lost. */
+  reconnectRetries: number;
+  /** Syncs started because a row was changed or deleted behind the driver's back. */
+  restores: number;
+  /** Full resyncs after a reconnect. */
+  resyncs: number;
+}
+
+/** Extra datapath facts for observations (SB Port_Binding up/chassis); none in NB-only setups. */
+export interface DatapathObserver {
+  portsUp(ports: { name: string; node: string }[]): Promise<boolean>;
+}
+
+export class OvnDriver implements NetworkDriver {
+  readonly name = 'ovn';
+  readonly config: OvnDriverConfig;
+  readonly stats: OvnDriverStats = {
+    transactions: 0,
+    conflictRetries: 0,
+    reconnectRetries: 0,
+    restores: 0,
+    resyncs: 0,
+  };
+  /** Optional hook: when set, `programmed` also requires the VM's ports to be up on their chassis. */
+  datapath: DatapathObserver | undefined;
+  private client: OvsdbClient<Nb> | undefined;
+  private form: Gateway['form'] | undefined;
+  /** The last desired state per machine, to restore rows changed behind our back and to resync. */
+  private readonly desired = new Map<string, VmNetworkSpec>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly toRestore = new Set<string>();
+  private restoreTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(opts: OvnDriverOptions) {
+    this.config = resolveConfig(opts);
+  }
+
+  async start(): Promise<void> {
+    const client = await OvsdbClient.connect<Nb>({
+      model: nb.model,
+      remotes: this.config.nbRemotes,
+      tables: MONITORED,
+      indexes: CACHE_INDEXES,
+      backoff: this.config.backoff,
+      waitForConnectionMs: this.config.waitForConnectionMs,
+      ...(this.config.logger ? { logger: this.config.logger } : {}),
+    });
+    this.client = client;
+    this.form =
+      this.config.arpProxy === 'auto' ? arpProxyFormFor(client.schema?.version ?? '0') : this.config.arpProxy;
+    client.on('change', (changes) => {
+      for (const c of changes) {
+        for (const row of [c.old, c.new] as ({ external_ids?: Record<string, string> } | undefined)[]) {
+          const m = row?.external_ids?.[MACHINE];
+          if (m !== undefined && row?.external_ids?.[OWNER] !== undefined && this.desired.has(m))
+            this.toRestore.add(m);
+        }
+        if (c.table === 'Static_MAC_Binding' && c.old && !c.new)
+          this.neighbourGone(c.old as nb.StaticMACBinding);
+      }
+      if (this.toRestore.size) this.scheduleRestore();
+    });
+    client.on('resynced', () => {
+      // After a reconnect the cache is the server's again: re-diff everything we keep.
+      this.stats.resyncs++;
+      for (const m of this.desired.keys()) this.toRestore.add(m);
+      this.scheduleRestore();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restoreTimer);
+    await Promise.allSettled([...this.chains.values()]);
+    await this.client?.close();
+    this.client = undefined;
+  }
+
+  /** The arp_proxy form in use (after start). */
+  get gatewayForm(): Gateway['form'] | undefined {
+    return this.form;
+  }
+
+  /** The NB client, for callers that read the same cache (tests, benchmarks). */
+  get nb(): OvsdbClient<Nb> {
+    if (!this.client) throw new Error('OvnDriver: not started');
+    return this.client;
+  }
+
+  ensureVm(spec: VmNetworkSpec): Promise<VmNetworkObservation> {
+    const key = machineKey(spec.machine);
+    this.desired.set(key, spec);
+    return this.serialise(key, () => this.sync(key, spec));
+  }
+
+  async removeVm(machine: ObjectRef): Promise<void> {
+    const key = machineKey(machine);
+    this.desired.delete(key);
+    await this.serialise(key, () => this.sync(key, undefined));
+  }
+
+  /** Removes every row of every machine of a tenant cluster (a deleted Cluster). Returns rows removed. */
+  async removeCluster(cluster: ObjectRef): Promise<number> {
+    const machines = ownedMachines(this.nb.cache, machineKey(cluster));
+    return this.removeMachines(machines);
+  }
+
+  async sweep(live: ReadonlySet<string>): Promise<number> {
+    for (const m of [...this.desired.keys()]) if (!live.has(m)) this.desired.delete(m);
+    const orphans = [...ownedMachines(this.nb.cache)].filter((m) => !live.has(m));
+    let rows = await this.removeMachines(new Set(orphans));
+    // Pool egress routes of clusters without machines (their last one went while we were away).
+    rows += await this.serialise('egress', async () => {
+      for (let attempt = 1; ; attempt++) {
+        await this.awaitSession();
+        const d = orphanEgressOps(this.state());
+        if (!d.ops.length) return 0;
+        try {
+          await this.commit(d.ops, 'egress');
+          return d.ops.filter((o) => o.op === 'mutate').length;
+        } catch (e) {
+          if (!(await this.retryable(e, attempt)))
+            throw new OvnSyncError('TransactionFailed', 'egress', (e as Error).message, { cause: e });
+        }
+      }
+    });
+    return rows;
+  }
+
+  /** Gives these nodes' switches the shared gateway now, rather than when a VM first lands there. */
+  async ensureGateways(nodes: string[], gateway: { ipv4: string; mac: string }): Promise<void> {
+    await this.serialise('gateway', async () => {
+      for (let attempt = 1; ; attempt++) {
+        await this.awaitSession();
+        const d = gatewayOps(this.state(), nodes, { ...gateway, form: this.form! });
+        if (!d.ops.length) return;
+        try {
+          await this.commit(d.ops, 'gateway');
+          return;
+        } catch (e) {
+          if (!(await this.retryable(e, attempt)))
+            throw new OvnSyncError('TransactionFailed', 'gateway', (e as Error).message, { cause: e });
+        }
+      }
+    });
+  }
+
+  /** What NB holds for the machine now, without writing. */
+  async observe(machine: ObjectRef): Promise<VmNetworkObservation> {
+    const key = machineKey(machine);
+    const spec = this.desired.get(key);
+    const placed = observedPlacement(this.nb.cache, key);
+    if (!spec) return { programmed: false, ...placed, reason: 'Unknown', message: 'no desired state given' };
+    const composed = composeVm(spec, this.config, topologyView(this.nb.cache, this.config.names));
+    if (!composed.ok)
+      return { programmed: false, ...placed, reason: composed.reason, message: composed.message };
+    const d = vmOps(this.state(), key, composed.vm, this.gateway(spec));
+    return this.observation(spec, d.ops.length === 0 && d.conflicts.length === 0, d.conflicts);
+  }
+
+  private async removeMachines(machines: Set<string>): Promise<number> {
+    let rows = 0;
+    for (const m of machines) {
+      rows += this.countRows(m);
+      this.desired.delete(m);
+      await this.serialise(m, () => this.sync(m, undefined));
+    }
+    return rows;
+  }
+
+  private countRows(machine: string): number {
+    const c = this.nb.cache;
+    const ports = ownedRows(c, 'Logical_Switch_Port', machine);
+    const neighbours = ports
+      .map((p) => parseNeighbourId(p.external_ids[NEIGHBOUR]))
+      .filter(
+        (n) => n && c.findOne('Static_MAC_Binding', (b) => b.logical_port === n.logicalPort && b.ip === n.ip),
+      );
+    return (
+      ports.length +
+      neighbours.length +
+      ownedRows(c, 'DHCP_Options', machine).length +
+      ownedRows(c, 'Logical_Router_Static_Route', machine).length +
+      ownedRows(c, 'Logical_Router_Policy', machine).length
+    );
+  }
+
+  private state(): NbState {
+    return { cache: this.nb.cache, ops: this.nb.ops, names: this.config.names };
+  }
+
+  private gateway(spec: VmNetworkSpec): Gateway {
+    return { ipv4: spec.gateway.ipv4, mac: spec.gateway.mac, form: this.form! };
+  }
+
+  private serialise<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.chains.set(key, tail);
+    void tail.then(() => {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return run;
+  }
+
+  /** One sync of one machine: compose, diff, and (only if something differs) one transaction. */
+  private async sync(key: string, spec: VmNetworkSpec | undefined): Promise<VmNetworkObservation> {
+    for (let attempt = 1; ; attempt++) {
+      await this.awaitSession();
+      let diff;
+      if (spec) {
+        const composed = composeVm(spec, this.config, topologyView(this.nb.cache, this.config.names));
+        if (!composed.ok) {
+          return {
+            programmed: false,
+            ...observedPlacement(this.nb.cache, key),
+            reason: composed.reason,
+            message: composed.message,
+          };
+        }
+        diff = vmOps(this.state(), key, composed.vm, this.gateway(spec));
+      } else {
+        diff = vmOps(this.state(), key, undefined);
+      }
+      if (diff.ops.length) {
+        try {
+          await this.commit(diff.ops, key);
+        } catch (e) {
+          if (await this.retryable(e, attempt)) continue;
+          const op = e instanceof OvsdbOperationError ? e.message : (e as Error).message;
+          throw new OvnSyncError('TransactionFailed', key, op, { cause: e });
+        }
+      }
+      return spec
+        ? this.observation(spec, diff.conflicts.length === 0, diff.conflicts)
+        : { programmed: false, portNodes: [] };
+    }
+  }
+
+  private async observation(
+    spec: VmNetworkSpec,
+    converged: boolean,
+    conflicts: string[],
+  ): Promise<VmNetworkObservation> {
+    const key = machineKey(spec.machine);
+    const placed = observedPlacement(this.nb.cache, key);
+    if (spec.placement.kind === 'unscheduled') {
+      return {
+        programmed: false,
+        ...placed,
+        reason: 'Unscheduled',
+        message: 'no virt-launcher pod is scheduled',
+      };
+    }
+    if (!converged) {
+      return { programmed: false, ...placed, reason: 'ForeignRowInTheWay', message: conflicts.join('; ') };
+    }
+    if (this.datapath) {
+      const ports = placed.portNodes.map((node) => ({
+        name: this.config.vmPortName(spec.machine, node),
+        node,
+      }));
+      if (!(await this.datapath.portsUp(ports))) {
+        return {
+          programmed: false,
+          ...placed,
+          reason: 'PortNotUp',
+          message: 'ports not yet bound on their chassis',
+        };
+      }
+    }
+    return { programmed: true, ...placed };
+  }
+
+  private async commit(ops: Operation[], key: string): Promise<void> {
+    const client = this.nb;
+    const all = [...ops, client.ops.comment(`capk-podnet: ${key}`)];
+    const results = await client.transact(all);
+    this.stats.transactions++;
+    // ovsdb-server sends the monitor update before the reply; make sure, so that the next diff
+    // never sees a cache without our own inserts (which would insert them twice).
+    const inserted = Object.values(insertedUuids(all, results));
+    const tables = new Map(
+      all.flatMap((op, i) => (op.op === 'insert' && results[i]?.uuid ? [[results[i].uuid, op.table]] : [])),
+    );
+    await this.awaitCache(() =>
+      inserted.every((u) => client.cache.get(tables.get(u) as TableName<Nb>, u) !== undefined),
+    );
+  }
+
+  private async awaitCache(done: () => boolean, timeoutMs = 2_000): Promise<void> {
+    if (done()) return;
+    const client = this.nb;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, timeoutMs);
+      function check() {
+        if (done()) finish();
+      }
+      function finish() {
+        clearTimeout(timer);
+        client.off('change', check);
+        client.off('resynced', check);
+        resolve();
+      }
+      client.on('change', check);
+      client.on('resynced', check);
+    });
+  }
+
+  /** Waits for a live session, so that a diff is never computed from a cache of a lost session. */
+  private async awaitSession(): Promise<void> {
+    const client = this.nb;
+    if (client.connected) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('resynced', up);
+        reject(new NotConnectedError(`OVN NB not connected within ${this.config.waitForConnectionMs} ms`));
+      }, this.config.waitForConnectionMs);
+      function up() {
+        clearTimeout(timer);
+        resolve();
+      }
+      client.once('resynced', up);
+    });
+  }
+
+  /** True when the sync should run again: a guard fired, or the connection dropped mid-transaction. */
+  private async retryable(e: unknown, attempt: number): Promise<boolean> {
+    if (attempt >= this.config.maxAttempts || this.stopping) return false;
+    if (e instanceof OvsdbOperationError && e.op.op === 'wait') {
+      // Someone else wrote first; the cache will show it in a moment. Re-diff from there.
+      this.stats.conflictRetries++;
+      await sleep(5 * attempt);
+      return true;
+    }
+    if (e instanceof ConnectionLostError || e instanceof NotConnectedError) {
+      this.stats.reconnectRetries++;
+      return true;
+    }
+    return false;
+  }
+
+  private neighbourGone(b: nb.StaticMACBinding): void {
+    for (const [m, spec] of this.desired) if (spec.ipv4 === b.ip) this.toRestore.add(m);
+  }
+
+  private scheduleRestore(): void {
+    if (this.restoreTimer || this.stopping) return;
+    this.restoreTimer = setTimeout(() => {
+      this.restoreTimer = undefined;
+      const machines = [...this.toRestore];
+      this.toRestore.clear();
+      for (const m of machines) {
+        const spec = this.desired.get(m);
+        if (!spec) continue;
+        void this.serialise(m, async () => {
+          // Re-read: a newer ensure/remove may have replaced the spec meanwhile.
+          const current = this.desired.get(m);
+          if (!current || this.stopping) return;
+          const before = this.stats.transactions;
+          await this.sync(m, current);
+          if (this.stats.transactions > before) this.stats.restores++;
+        }).catch((e: unknown) =>
+          this.config.logger?.warn('ovn driver: restore failed', { machine: m, error: (e as Error).message }),
+        );
+      }
+    }, 20);
+  }
+}

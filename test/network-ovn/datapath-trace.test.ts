@@ -1,0 +1,245 @@
+// The OVN driver against a real NB + ovn-northd, proved by ovn-trace on the logical flows northd
+// built: the shared gateway answers ARP on every node switch, DHCP offers the VM its IP and routes,
+// pods on other nodes reach the VM's port on the node that runs it now, and the VM's traffic leaves
+// through that node, before, during and after a live migration, and after a failed one.
+import { OvnCentral } from '../env/ovn-central.js';
+import { OvnDriver } from '../../src/network/ovn/index.js';
+import type { Placement, VmNetworkSpec } from '../../src/network/driver.js';
+import { buildTopology, GATEWAY, type TestNode } from './topology.js';
+import {
+  arpRequest,
+  datapaths,
+  dhcpDiscover,
+  outputs,
+  syncTraceNeighbours,
+  tcpTo,
+  type L2,
+} from './trace.js';
+
+const cluster = { namespace: 'tenant-a', name: 'cluster-a' };
+const machine = { namespace: 'tenant-a', name: 'worker-0' };
+const VM = { ip: '10.244.100.5', mac: '02:00:0a:f4:64:05' };
+const EXTERNAL = '198.51.100.7';
+
+function spec(placement: Placement): VmNetworkSpec {
+  return {
+    cluster,
+    machine,
+    ipv4: VM.ip,
+    prefixLength: 24,
+    mac: VM.mac,
+    hostname: 'worker-0',
+    gateway: GATEWAY,
+    mtu: 1400,
+    dnsServers: ['10.96.0.10', '10.96.0.11'],
+    placement,
+  };
+}
+
+const vmPort = (node: string) => `capk_tenant-a_worker-0_${node}`;
+const vmOn = (node: string): L2 => ({ port: vmPort(node), mac: VM.mac, ip: VM.ip });
+const podOf = (n: TestNode): L2 => ({ port: n.pod.name, mac: n.pod.mac, ip: n.pod.ip });
+
+describe('OVN driver: ovn-trace proves the datapath design', () => {
+  let ovn: OvnCentral;
+  let driver: OvnDriver;
+  let nodes: TestNode[];
+  let a: TestNode, b: TestNode, c: TestNode;
+
+  beforeAll(async () => {
+    ovn = await OvnCentral.start();
+    nodes = await buildTopology(ovn, ['node-a', 'node-b', 'node-c']);
+    [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    driver = new OvnDriver({ nbRemotes: ovn.nbRemote });
+    await driver.start();
+  });
+  afterAll(async () => {
+    await driver?.stop();
+    await ovn?.stop();
+  });
+
+  async function trace(dp: string, flow: string, detailed = false): Promise<string> {
+    return ovn.trace(dp, flow, '--ct=new', '--ct=new', '--ct=new', detailed ? '--detailed' : '--minimal');
+  }
+
+  /** Every check of "the VM is served at `node`", from the traces. */
+  async function expectServedAt(node: TestNode): Promise<void> {
+    await syncTraceNeighbours(ovn);
+    const vm = vmOn(node.name);
+
+    const arp = await trace(node.name, arpRequest(vm, GATEWAY.ipv4));
+    expect(outputs(arp)).toEqual([vm.port]);
+    expect(arp).toContain(`arp.sha = ${GATEWAY.mac}`);
+    expect(arp).toContain(`eth.src = ${GATEWAY.mac}`);
+
+    const offer = await trace(node.name, dhcpDiscover(vm));
+    const opts = /put_dhcp_opts\((.*)\);/.exec(offer)?.[1] ?? '';
+    expect(opts).toContain(`offerip = ${VM.ip}`);
+    expect(opts).toContain('netmask = 255.255.255.255');
+    expect(opts).toContain('router = 169.254.1.1');
+    expect(opts).toContain('classless_static_route = {169.254.1.1/32, 0.0.0.0, 0.0.0.0/0, 169.254.1.1}');
+    expect(opts).toContain('dns_server = {10.96.0.10, 10.96.0.11}');
+    expect(opts).toContain('hostname = "worker-0"');
+    expect(opts).toContain('mtu = 1400');
+    expect(opts).toContain('server_id = 169.254.1.1');
+    expect(outputs(offer)).toEqual([vm.port]);
+    expect(offer).toContain(`eth.src = ${GATEWAY.mac}`);
+
+    // From a pod on every node (its own included) to the VM: delivered to the port on `node`.
+    for (const n of nodes) {
+      const t = await trace(n.name, tcpTo(podOf(n), GATEWAY.mac, VM.ip));
+      expect({ from: n.name, out: outputs(t) }).toEqual({ from: n.name, out: [vm.port] });
+      expect(t).toContain(`eth.dst = ${VM.mac}`);
+    }
+    // The VM's reply to a pod on another node leaves from its port on `node` and arrives.
+    const other = nodes.find((n) => n !== node)!;
+    const reply = await trace(node.name, tcpTo(vm, GATEWAY.mac, other.pod.ip, 22, 40000));
+    expect(outputs(reply)).toEqual([other.pod.name]);
+    // Egress out of the cluster is rerouted to `node`'s gateway router, and no other.
+    const egress = await trace(node.name, tcpTo(vm, GATEWAY.mac, EXTERNAL, 22, 40000), true);
+    const grs = datapaths(egress).filter((d) => d.startsWith('GR_'));
+    expect(grs).toEqual([`GR_${node.name}`]);
+  }
+
+  async function phase(p: Placement) {
+    const before = driver.stats.transactions;
+    const obs = await driver.ensureVm(spec(p));
+    return { obs, transactions: driver.stats.transactions - before };
+  }
+
+  it('without the driver the VM is not served (the checks can fail)', async () => {
+    await syncTraceNeighbours(ovn);
+    await expect(expectServedAt(a)).rejects.toThrow();
+  });
+
+  it('answers ARP for the gateway with the shared MAC on every node switch', async () => {
+    await driver.ensureGateways(
+      nodes.map((n) => n.name),
+      GATEWAY,
+    );
+    await ovn.syncSb();
+    for (const n of nodes) {
+      const t = await trace(n.name, arpRequest(podOf(n), GATEWAY.ipv4));
+      expect({ node: n.name, out: outputs(t) }).toEqual({ node: n.name, out: [n.pod.name] });
+      expect(t).toContain(`arp.sha = ${GATEWAY.mac}`);
+    }
+    expect(driver.gatewayForm).toBe('shared-router-mac'); // this machine's OVN 23.03
+  });
+
+  it('serves a VM on the node that runs it', async () => {
+    const { obs, transactions } = await phase({ kind: 'node', node: 'node-a' });
+    expect(obs).toEqual({ programmed: true, portNodes: ['node-a'], routedTo: 'node-a' });
+    expect(transactions).toBe(1);
+    await expectServedAt(a);
+  });
+
+  it('hands over a live migration a → b in one transaction per phase', async () => {
+    const mig = { kind: 'migrating', source: 'node-a', target: 'node-b', migrationId: 'm1' } as const;
+
+    const created = await phase({ ...mig, phase: 'target-created' });
+    expect(created.transactions).toBe(1);
+    expect(created.obs).toMatchObject({ portNodes: ['node-a', 'node-b'], routedTo: 'node-a' });
+    // Routes still at the source; the target port already answers ARP and DHCP.
+    await expectServedAt(a);
+    const vmB = vmOn('node-b');
+    expect(outputs(await trace('node-b', arpRequest(vmB, GATEWAY.ipv4)))).toEqual([vmB.port]);
+    expect(await trace('node-b', dhcpDiscover(vmB))).toContain(`offerip = ${VM.ip}`);
+
+    const ready = await phase({ ...mig, phase: 'target-ready' });
+    expect(ready.transactions).toBe(1);
+    expect(ready.obs).toMatchObject({ portNodes: ['node-a', 'node-b'], routedTo: 'node-b' });
+    await expectServedAt(b);
+
+    const done = await phase({ ...mig, phase: 'completed' });
+    expect(done.transactions).toBe(1);
+    expect(done.obs).toEqual({ programmed: true, portNodes: ['node-b'], routedTo: 'node-b' });
+    await expectServedAt(b);
+    expect(
+      await ovn.nbctl('--bare', '--columns=name', 'find', 'Logical_Switch_Port', `name=${vmPort('node-a')}`),
+    ).toBe('');
+
+    // The migration's end state is a plain placement: nothing to write.
+    expect((await phase({ kind: 'node', node: 'node-b' })).transactions).toBe(0);
+  });
+
+  it('rolls a failed migration back to the source', async () => {
+    const mig = { kind: 'migrating', source: 'node-b', target: 'node-c', migrationId: 'm2' } as const;
+    await phase({ ...mig, phase: 'target-created' });
+    const ready = await phase({ ...mig, phase: 'target-ready' });
+    expect(ready.obs.routedTo).toBe('node-c');
+    await expectServedAt(c);
+
+    const failed = await phase({ ...mig, phase: 'failed' });
+    expect(failed.transactions).toBe(1);
+    expect(failed.obs).toEqual({ programmed: true, portNodes: ['node-b'], routedTo: 'node-b' });
+    await expectServedAt(b);
+  });
+});
+
+describe('OVN driver: the arp_proxy forms OVN 23.03 accepts', () => {
+  let ovn: OvnCentral;
+  let nodes: TestNode[];
+  beforeAll(async () => {
+    ovn = await OvnCentral.start();
+    nodes = await buildTopology(ovn, ['node-a', 'node-b']);
+  });
+  afterAll(async () => {
+    await ovn?.stop();
+  });
+
+  async function gatewayAnswers(): Promise<string[][]> {
+    await ovn.syncSb();
+    const out: string[][] = [];
+    for (const n of nodes) {
+      const t = await ovn.trace(n.name, arpRequest(podOf(n), GATEWAY.ipv4), '--minimal');
+      out.push(t.includes(`arp.sha = ${GATEWAY.mac}`) ? outputs(t) : []);
+    }
+    return out;
+  }
+
+  it('IP-only arp_proxy with the shared MAC on every rtos port answers; the MAC form does not on 23.03', async () => {
+    const macForm = new OvnDriver({ nbRemotes: ovn.nbRemote, arpProxy: 'mac-and-ip' });
+    await macForm.start();
+    try {
+      await macForm.ensureGateways(
+        nodes.map((n) => n.name),
+        GATEWAY,
+      );
+    } finally {
+      await macForm.stop();
+    }
+    expect(await ovn.nbctl('get', 'Logical_Switch_Port', 'stor-node-a', 'options:arp_proxy')).toContain(
+      `${GATEWAY.mac} ${GATEWAY.ipv4}`,
+    );
+    // 23.03 ignores "MAC IP": no responder, the ARP goes unanswered.
+    expect(await gatewayAnswers()).toEqual([[], []]);
+
+    const auto = new OvnDriver({ nbRemotes: ovn.nbRemote });
+    await auto.start();
+    try {
+      expect(auto.gatewayForm).toBe('shared-router-mac');
+      // The MAC form left in place would still be ignored; start from what OVN-K would have.
+      await ovn.nbctl('remove', 'Logical_Switch_Port', 'stor-node-a', 'options', 'arp_proxy');
+      await ovn.nbctl('remove', 'Logical_Switch_Port', 'stor-node-b', 'options', 'arp_proxy');
+      await auto.ensureGateways(
+        nodes.map((n) => n.name),
+        GATEWAY,
+      );
+    } finally {
+      await auto.stop();
+    }
+    expect(await gatewayAnswers()).toEqual(nodes.map((n) => [n.pod.name]));
+    for (const n of nodes) {
+      expect((await ovn.nbctl('get', 'Logical_Router_Port', `rtos-${n.name}`, 'mac')).trim()).toBe(
+        `"${GATEWAY.mac}"`,
+      );
+      // What was changed on OVN-K's rows is recorded on them.
+      expect(await ovn.nbctl('get', 'Logical_Router_Port', `rtos-${n.name}`, 'external_ids')).toContain(
+        `"capk-podnet/gateway-original-mac"="${n.routerMac}"`,
+      );
+      expect(
+        (await ovn.nbctl('get', 'Logical_Switch_Port', `stor-${n.name}`, 'options:arp_proxy')).trim(),
+      ).toBe(`"${GATEWAY.ipv4}"`);
+    }
+  });
+});
