@@ -68,7 +68,13 @@ export interface OperationResult {
   rows?: Record<string, Value>[];
 }
 
-const DATA_MONITOR = 'data';
+/** The data monitor of one session; a new one replaces it when the monitored tables change. */
+interface DataMonitor {
+  id: string;
+  columns: MonitoredColumns;
+  /** Updates that arrive before the monitor reply has been installed wait here, in order. */
+  queued?: [method: string, params: unknown[]][];
+}
 const SERVER_MONITOR = 'server';
 const SERVER_DATABASE_COLUMNS: Map<string, ColumnType> = new Map([
   ['name', { key: { type: 'string' }, min: 1, max: 1 }],
@@ -100,6 +106,9 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   private cancelSleep: (() => void) | undefined;
   private waiters: (() => void)[] = [];
   private running: Promise<void> | undefined;
+  private tables: TableName<M>[];
+  private dataMonitor: DataMonitor | undefined;
+  private monitorSeq = 0;
 
   private constructor(private readonly opts: OvsdbClientOptions<M>) {
     super();
@@ -108,6 +117,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     this.ops = new OpBuilder(opts.model);
     this.log = opts.logger ?? noopLogger;
     this.leaderOnly = opts.leaderOnly ?? this.remotes.length > 1;
+    this.tables = opts.tables ?? (Object.keys(opts.model.tables) as TableName<M>[]);
   }
 
   /** Connects and waits for the first full cache sync; then keeps the session up until close(). */
@@ -164,6 +174,29 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   /** A round trip to the server; resolves with what it echoed. */
   async echo(...params: unknown[]): Promise<unknown[]> {
     return (await (await this.session()).request('echo', params)) as unknown[];
+  }
+
+  /**
+   * Changes the monitored tables: cancels the session's monitor (monitor_cancel) and starts one for
+   * the new tables, replacing the cache in one step; rows of tables no longer monitored are dropped.
+   * Emits 'resynced'. Without a session, the next one monitors the new tables.
+   */
+  async setTables(tables: TableName<M>[]): Promise<void> {
+    this.tables = [...tables];
+    const rpc = this.rpc;
+    if (!rpc || !this.serverSchema) return;
+    const old = this.dataMonitor;
+    this.dataMonitor = undefined;
+    // The cache lacks the new tables, so this is a full copy, not a resume.
+    this.synced = false;
+    try {
+      if (old) await rpc.request('monitor_cancel', [old.id]);
+      await this.monitor(rpc, this.serverSchema);
+    } catch (e) {
+      if (rpc.isClosed) return; // the next session monitors the new tables
+      throw e;
+    }
+    this.emit('resynced', { remote: rpc.remote, resumed: false });
   }
 
   async close(): Promise<void> {
@@ -242,20 +275,20 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   private async start(remote: Remote): Promise<RpcConnection> {
     const socket = await openStream(remote, this.opts.tls, this.opts.connectTimeoutMs ?? 5_000);
     const rpc = new RpcConnection(socket, remote.text);
-    // Updates that arrive before the monitor reply has been applied wait here, in order.
-    let queued: [string, unknown[]][] | undefined = [];
     let serverQueued: unknown[] | undefined = [];
-    const columns: MonitoredColumns = new Map();
     this.serverDb = undefined;
+    this.dataMonitor = undefined;
     rpc.on('notification', (method, params) => {
       if (method !== 'update2' && method !== 'update3') return;
       if (params[0] === SERVER_MONITOR) {
         if (serverQueued) serverQueued.push(params[1]);
         else this.onServerUpdate(rpc, params[1]);
-      } else if (params[0] === DATA_MONITOR) {
-        if (queued) queued.push([method, params]);
-        else this.onDataUpdate(rpc, columns, method, params);
+        return;
       }
+      const m = this.dataMonitor;
+      if (!m || params[0] !== m.id) return; // late updates of a cancelled monitor
+      if (m.queued) m.queued.push([method, params]);
+      else this.onDataUpdate(rpc, m.columns, method, params);
     });
     try {
       rpc.startKeepalive(this.opts.inactivityProbeMs ?? 5_000);
@@ -263,10 +296,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
       await this.watchMembership(rpc);
       for (const u of serverQueued) this.onServerUpdate(rpc, u);
       serverQueued = undefined;
-      for (const [t, c] of this.monitoredColumns(schema)) columns.set(t, c);
-      const resumed = await this.monitor(rpc, columns);
-      for (const [method, params] of queued) this.onDataUpdate(rpc, columns, method, params);
-      queued = undefined;
+      const resumed = await this.monitor(rpc, schema);
       if (rpc.isClosed) throw new OvsdbError(`${remote.text}: session closed during sync`);
       this.serverSchema = schema;
       this.rpc = rpc;
@@ -285,8 +315,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   /** Model columns the server also has: an older or newer schema on either side still works. */
   private monitoredColumns(schema: DatabaseSchema): MonitoredColumns {
     const out: MonitoredColumns = new Map();
-    const tables = this.opts.tables ?? (Object.keys(this.opts.model.tables) as TableName<M>[]);
-    for (const t of tables) {
+    for (const t of this.tables) {
       const server = schema.tables[t];
       const model = (this.opts.model.tables as Record<string, { columns: Record<string, ColumnType> }>)[t];
       if (!server || !model) {
@@ -303,19 +332,28 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     return out;
   }
 
-  /** Sends the monitor and installs its reply; true when it resumed from lastTxnId. */
-  private async monitor(rpc: RpcConnection, columns: MonitoredColumns): Promise<boolean> {
+  /** Sends a new data monitor and installs its reply; true when it resumed from lastTxnId. */
+  private async monitor(rpc: RpcConnection, schema: DatabaseSchema): Promise<boolean> {
+    const columns = this.monitoredColumns(schema);
+    const monitor: DataMonitor = { id: `data-${++this.monitorSeq}`, columns, queued: [] };
+    this.dataMonitor = monitor;
+    const resumed = await this.requestMonitor(rpc, monitor);
+    for (const [method, params] of monitor.queued!) this.onDataUpdate(rpc, columns, method, params);
+    monitor.queued = undefined;
+    return resumed;
+  }
+
+  private async requestMonitor(rpc: RpcConnection, { id, columns }: DataMonitor): Promise<boolean> {
     const requests: Record<string, { columns: string[] }[]> = {};
     for (const [t, cols] of columns) requests[t] = [{ columns: [...cols.keys()] }];
     if (this.sinceSupported !== false) {
       const since = this.synced && this.lastTxnId ? this.lastTxnId : ZERO_UUID;
       try {
-        const reply = (await rpc.request('monitor_cond_since', [
-          this.database,
-          DATA_MONITOR,
-          requests,
-          since,
-        ])) as [boolean, string, Record<string, Record<string, Record<string, unknown> | null>>];
+        const reply = (await rpc.request('monitor_cond_since', [this.database, id, requests, since])) as [
+          boolean,
+          string,
+          Record<string, Record<string, Record<string, unknown> | null>>,
+        ];
         this.sinceSupported = true;
         const [found, lastId, updates] = reply;
         if (found && since !== ZERO_UUID) this.emitChanges(this.cache.apply(columns, updates));
@@ -329,7 +367,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
         this.sinceSupported = false;
       }
     }
-    const updates = (await rpc.request('monitor_cond', [this.database, DATA_MONITOR, requests])) as Record<
+    const updates = (await rpc.request('monitor_cond', [this.database, id, requests])) as Record<
       string,
       Record<string, Record<string, unknown> | null>
     >;

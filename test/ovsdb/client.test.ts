@@ -319,4 +319,38 @@ describe('OvsdbClient against ovsdb-server', () => {
       client.off('change', onChange);
     }
   });
+
+  it('changes the monitored tables with monitor_cancel and a fresh monitor', async () => {
+    await server.nbctl('create', 'Address_Set', 'name=as1', 'addresses=10.0.0.1');
+    const c = await OvsdbClient.connect({
+      model: nb.model,
+      remotes: server.remote,
+      tables: ['Logical_Switch'],
+    });
+    try {
+      const switches = c.cache.size('Logical_Switch');
+      expect(switches).toBeGreaterThan(0);
+      expect(c.cache.list('Address_Set')).toEqual([]);
+      const resynced = new Promise((r) => c.once('resynced', r));
+
+      await c.setTables(['Logical_Switch', 'Address_Set']);
+      expect(await resynced).toEqual({ remote: server.remote, resumed: false });
+      expect(c.cache.list('Address_Set').map((a) => [a.name, a.addresses])).toEqual([['as1', ['10.0.0.1']]]);
+      expect(c.cache.size('Logical_Switch')).toBe(switches);
+
+      await c.setTables(['Address_Set']);
+      expect(c.cache.size('Logical_Switch')).toBe(0);
+      // One transaction touching both tables: only the still-monitored one reaches the cache.
+      await server.nbctl('ls-add', 'unwatched', '--', 'create', 'Address_Set', 'name=as2');
+      await waitFor(
+        'as2 cached',
+        async () => c.cache.findOne('Address_Set', (a) => a.name === 'as2'),
+        5_000,
+        10,
+      );
+      expect(c.cache.size('Logical_Switch')).toBe(0);
+    } finally {
+      await c.close();
+    }
+  });
 });
