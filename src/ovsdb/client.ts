@@ -96,6 +96,8 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   private readonly log: Logger;
   private readonly leaderOnly: boolean;
   private rpc: RpcConnection | undefined;
+  /** A session being set up, not yet usable; close() must end it too. */
+  private starting: RpcConnection | undefined;
   private serverSchema: DatabaseSchema | undefined;
   private lastTxnId: string | undefined;
   /** Whether the cache once held a complete copy, so that a resume can build on it. */
@@ -203,6 +205,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     this.closing = true;
     this.cancelSleep?.();
     this.rpc?.close();
+    this.starting?.close();
     for (const w of this.waiters.splice(0)) w();
     await this.running;
   }
@@ -274,7 +277,12 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   /** Opens a session and syncs the cache; resolves once it is usable. */
   private async start(remote: Remote): Promise<RpcConnection> {
     const socket = await openStream(remote, this.opts.tls, this.opts.connectTimeoutMs ?? 5_000);
+    if (this.closing) {
+      socket.destroy();
+      throw new NotConnectedError(`${this.database}: client is closed`);
+    }
     const rpc = new RpcConnection(socket, remote.text);
+    this.starting = rpc;
     let serverQueued: unknown[] | undefined = [];
     this.serverDb = undefined;
     this.dataMonitor = undefined;
@@ -309,6 +317,8 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     } catch (e) {
       rpc.close();
       throw e;
+    } finally {
+      this.starting = undefined;
     }
   }
 

@@ -137,4 +137,21 @@ describe('OvsdbClient reconnect', () => {
     );
     expect(normalise(client.cache.list('Logical_Switch'))).toEqual(await serverSwitches());
   });
+
+  it('gives up connecting to a hung server in time, without leaving the session behind', async () => {
+    process.kill(server.pid!, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      // The socket connects (the kernel accepts it) but get_schema never gets an answer.
+      const err = await OvsdbClient.connect({
+        model: nb.model,
+        remotes: server.remote,
+        waitForConnectionMs: 300,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotConnectedError);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      process.kill(server.pid!, 'SIGCONT');
+    }
+  });
 });
