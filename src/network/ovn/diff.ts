@@ -379,6 +379,14 @@ function ensureEgress(t: TxnBuilder, want: DesiredEgress): void {
   const router = t.s.names.clusterRouter;
   const name = t.uuidName('egress');
   t.guardExists('Logical_Router', router);
+  // VMs of one cluster sync in parallel: only the first may create the shared route.
+  t.ops.push(
+    t.s.ops.wait(
+      'Logical_Router_Static_Route',
+      [['external_ids', 'includes', { [OWNER]: owner, [KIND]: EGRESS_KIND, [POOL]: want.ipPrefix }]],
+      { columns: ['external_ids'], until: '==', rows: [], timeoutMs: 0 },
+    ),
+  );
   t.ops.push(
     t.s.ops.insert(
       'Logical_Router_Static_Route',

@@ -100,6 +100,7 @@ export class OvnDriver implements NetworkDriver {
   private readonly toRestore = new Set<string>();
   private restoreTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private sessionWait: Promise<void> | undefined;
 
   constructor(opts: OvnDriverOptions) {
     this.config = resolveConfig(opts);
@@ -289,7 +290,13 @@ export class OvnDriver implements NetworkDriver {
             message: composed.message,
           };
         }
-        diff = vmOps(this.state(), key, composed.vm, this.gateway(spec));
+        const gw = this.gateway(spec);
+        if (gatewayOps(this.state(), composed.vm.gatewayNodes, gw).ops.length) {
+          // First VM on a node: set the node's gateway up once, serialised, rather than have
+          // every VM landing there at the same time race for it.
+          await this.ensureGateways(composed.vm.gatewayNodes, gw);
+        }
+        diff = vmOps(this.state(), key, composed.vm, gw);
       } else {
         diff = vmOps(this.state(), key, undefined);
       }
@@ -379,20 +386,24 @@ export class OvnDriver implements NetworkDriver {
   }
 
   /** Waits for a live session, so that a diff is never computed from a cache of a lost session. */
-  private async awaitSession(): Promise<void> {
+  private awaitSession(): Promise<void> {
     const client = this.nb;
-    if (client.connected) return;
-    await new Promise<void>((resolve, reject) => {
+    if (client.connected) return Promise.resolve();
+    // One waiter for all syncs that find the session down.
+    this.sessionWait ??= new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.off('resynced', up);
+        this.sessionWait = undefined;
         reject(new NotConnectedError(`OVN NB not connected within ${this.config.waitForConnectionMs} ms`));
       }, this.config.waitForConnectionMs);
-      function up() {
+      const up = () => {
         clearTimeout(timer);
+        this.sessionWait = undefined;
         resolve();
-      }
+      };
       client.once('resynced', up);
     });
+    return this.sessionWait;
   }
 
   /** True when the sync should run again: a guard fired, or the connection dropped mid-transaction. */

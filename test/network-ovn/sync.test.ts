@@ -1,0 +1,332 @@
+// The driver's sync against a real NB ovsdb-server: idempotent, restart-safe, restores what is
+// changed behind its back, collects its orphans, never touches rows it does not own, converges
+// after an NB restart in the middle of a sync, and names the operation of a failed transaction.
+import { OvnCentral } from '../env/ovn-central.js';
+import { waitFor } from '../env/processes.js';
+import { OvnDriver, OvnSyncError } from '../../src/network/ovn/index.js';
+import { OvsdbOperationError } from '../../src/ovsdb/index.js';
+import type { ObjectRef, VmNetworkSpec } from '../../src/network/driver.js';
+import { buildTopology, GATEWAY } from './topology.js';
+
+const TABLES = [
+  'Logical_Switch',
+  'Logical_Switch_Port',
+  'Logical_Router',
+  'Logical_Router_Port',
+  'Logical_Router_Static_Route',
+  'Logical_Router_Policy',
+  'DHCP_Options',
+  'Static_MAC_Binding',
+];
+
+const clusterA = { namespace: 'tenant-a', name: 'cluster-a' };
+const clusterB = { namespace: 'tenant-b', name: 'cluster-b' };
+
+function vm(cluster: ObjectRef, i: number, node: string): VmNetworkSpec {
+  return {
+    cluster,
+    machine: { namespace: cluster.namespace, name: `worker-${i}` },
+    ipv4: `10.244.${cluster === clusterA ? 100 : 101}.${10 + i}`,
+    prefixLength: 24,
+    mac: `02:00:0a:f4:${cluster === clusterA ? '64' : '65'}:${(10 + i).toString(16).padStart(2, '0')}`,
+    hostname: `worker-${i}`,
+    gateway: GATEWAY,
+    mtu: 1400,
+    dnsServers: ['10.96.0.10'],
+    placement: { kind: 'node', node },
+  };
+}
+
+type Rows = Record<string, unknown>[];
+
+describe('OVN driver: sync against a real NB', () => {
+  let ovn: OvnCentral;
+  let driver: OvnDriver;
+  const specs = [
+    vm(clusterA, 0, 'node-a'),
+    vm(clusterA, 1, 'node-b'),
+    vm(clusterA, 2, 'node-c'),
+    vm(clusterB, 0, 'node-a'),
+  ];
+
+  beforeAll(async () => {
+    ovn = await OvnCentral.start({ northd: false });
+    await buildTopology(ovn, ['node-a', 'node-b', 'node-c']);
+    driver = await started();
+  });
+  afterAll(async () => {
+    await driver?.stop();
+    await ovn?.stop();
+  });
+
+  async function started(opts: Partial<ConstructorParameters<typeof OvnDriver>[0]> = {}): Promise<OvnDriver> {
+    const d = new OvnDriver({ nbRemotes: ovn.nbRemote, backoff: { initialMs: 20, maxMs: 200 }, ...opts });
+    await d.start();
+    return d;
+  }
+
+  async function list(table: string): Promise<Rows> {
+    const out = JSON.parse(await ovn.nbctl('--format=json', 'list', table)) as {
+      headings: string[];
+      data: unknown[][];
+    };
+    return out.data
+      .map((r) => Object.fromEntries(out.headings.map((h, i) => [h, r[i]])))
+      .sort((x, y) => JSON.stringify(x._uuid).localeCompare(JSON.stringify(y._uuid)));
+  }
+  /** Every row of every table the driver reads or writes, uuids included. */
+  async function dump(): Promise<Record<string, Rows>> {
+    return Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, await list(t)] as const)));
+  }
+  const ids = (r: Record<string, unknown>) =>
+    Object.fromEntries((r.external_ids as ['map', [string, string][]])[1]);
+  async function owned(table: string, key: string, value: string): Promise<Rows> {
+    return (await list(table)).filter((r) => ids(r)[key] === value);
+  }
+
+  async function ensureAll(d: OvnDriver, all = specs) {
+    const before = d.stats.transactions;
+    const obs = await Promise.all(all.map((s) => d.ensureVm(s)));
+    return { obs, transactions: d.stats.transactions - before };
+  }
+
+  it('creates each VM in one transaction, and a second sync changes nothing', async () => {
+    // Node gateways are set up once per node, not per VM.
+    await driver.ensureGateways(['node-a', 'node-b', 'node-c'], GATEWAY);
+    const first = await ensureAll(driver);
+    expect(first.transactions).toBe(specs.length);
+    expect(first.obs.every((o) => o.programmed)).toBe(true);
+    expect(await owned('Logical_Switch_Port', 'capk-podnet/kind', 'port')).toHaveLength(specs.length);
+    expect(await owned('DHCP_Options', 'capk-podnet/kind', 'dhcp')).toHaveLength(specs.length);
+    expect(await owned('Logical_Router_Static_Route', 'capk-podnet/kind', 'route')).toHaveLength(
+      specs.length,
+    );
+    expect(await owned('Logical_Router_Policy', 'capk-podnet/kind', 'policy')).toHaveLength(specs.length);
+    // One pool egress route per tenant cluster.
+    expect(await owned('Logical_Router_Static_Route', 'capk-podnet/kind', 'egress')).toHaveLength(2);
+
+    const before = await dump();
+    const again = await ensureAll(driver);
+    expect(again.transactions).toBe(0);
+    expect(await dump()).toEqual(before);
+  });
+
+  it('a fresh process after a restart changes nothing', async () => {
+    const before = await dump();
+    const fresh = await started();
+    try {
+      const r = await ensureAll(fresh);
+      expect(r.transactions).toBe(0);
+      expect(r.obs.map((o) => o.routedTo)).toEqual(specs.map((s) => (s.placement as { node: string }).node));
+      expect(await fresh.sweep(new Set(specs.map((s) => `${s.machine.namespace}/${s.machine.name}`)))).toBe(
+        0,
+      );
+    } finally {
+      await fresh.stop();
+    }
+    expect(await dump()).toEqual(before);
+  });
+
+  it('restores rows deleted or altered behind its back, by itself', async () => {
+    const before = await dump();
+    const restoresBefore = driver.stats.restores;
+    const port = 'capk_tenant-a_worker-0_node-a';
+    const route = (
+      await owned('Logical_Router_Static_Route', 'capk-podnet/machine', 'tenant-a/worker-1')
+    )[0]!;
+    const dhcp = (await owned('DHCP_Options', 'capk-podnet/machine', 'tenant-a/worker-2'))[0]!;
+    await ovn.nbctl('lsp-del', port);
+    await ovn.nbctl(
+      'set',
+      'Logical_Router_Static_Route',
+      (route._uuid as string[])[1]!,
+      'output_port=rtos-node-c',
+    );
+    await ovn.nbctl('set', 'DHCP_Options', (dhcp._uuid as string[])[1]!, 'options:mtu=9000');
+    await ovn.nbctl('static-mac-binding-del', 'rtos-node-a', '10.244.101.10');
+
+    const restored = await waitFor(
+      'rows restored',
+      async () => {
+        const now = await dump();
+        const names = now.Logical_Switch_Port!.map((p) => p.name);
+        const r = now.Logical_Router_Static_Route!.find(
+          (x) => JSON.stringify(x._uuid) === JSON.stringify(route._uuid),
+        );
+        const d = now.DHCP_Options!.find((x) => JSON.stringify(x._uuid) === JSON.stringify(dhcp._uuid));
+        const smb = now.Static_MAC_Binding!.some(
+          (b) => b.ip === '10.244.101.10' && b.logical_port === 'rtos-node-a',
+        );
+        const ok =
+          names.includes(port) &&
+          JSON.stringify(r?.output_port) === JSON.stringify('rtos-node-b') &&
+          JSON.stringify(d?.options).includes('"mtu","1400"') &&
+          smb;
+        return ok ? now : undefined;
+      },
+      5_000,
+      50,
+    );
+    expect(driver.stats.restores).toBeGreaterThan(restoresBefore);
+    // Only the deleted rows were recreated; everything else kept its uuid.
+    const lsp = (d: Record<string, Rows>) => d.Logical_Switch_Port!.filter((p) => p.name !== port);
+    expect(lsp(restored)).toEqual(lsp(before));
+    expect(restored.Logical_Router_Policy).toEqual(before.Logical_Router_Policy);
+  });
+
+  it('never changes or deletes rows it does not own', async () => {
+    await ovn.nbctl(
+      '--',
+      'lsp-add',
+      'node-a',
+      'foreign-pod',
+      '--',
+      'lsp-set-addresses',
+      'foreign-pod',
+      '0a:58:0a:f4:01:33 10.244.1.33',
+      '--',
+      'set',
+      'Logical_Switch_Port',
+      'foreign-pod',
+      'external_ids:k8s.ovn.org/owner-type=pod',
+      '--',
+      '--policy=dst-ip',
+      'lr-route-add',
+      'ovn_cluster_router',
+      '10.244.1.33/32',
+      '10.244.1.33',
+      'rtos-node-a',
+      '--',
+      'lr-policy-add',
+      'ovn_cluster_router',
+      '10',
+      'ip4.src == 10.244.1.33',
+      'reroute',
+      '100.64.0.2',
+      '--',
+      'static-mac-binding-add',
+      'rtos-node-b',
+      '10.244.1.33',
+      '0a:58:0a:f4:01:33',
+    );
+    await ovn.nbctl('create', 'DHCP_Options', 'cidr=10.244.1.0/24', 'external_ids:capk-podnet/kind=dhcp');
+    const foreign = async () => {
+      const d = await dump();
+      const notOurs = (rows: Rows) => rows.filter((r) => !('capk-podnet/owner' in ids(r)));
+      return {
+        ports: notOurs(d.Logical_Switch_Port!).filter((p) => p.type !== 'router'),
+        dhcp: notOurs(d.DHCP_Options!),
+        routes: notOurs(d.Logical_Router_Static_Route!),
+        policies: notOurs(d.Logical_Router_Policy!),
+        smb: d.Static_MAC_Binding!.filter((b) => b.ip === '10.244.1.33'),
+      };
+    };
+    const before = await foreign();
+    expect(before.ports.length).toBeGreaterThan(3);
+    expect(before.dhcp).toHaveLength(1);
+
+    await ensureAll(driver);
+    await driver.removeVm(specs[0]!.machine);
+    await driver.ensureVm(specs[0]!);
+    expect(await foreign()).toEqual(before);
+  });
+
+  it('reports a foreign port that holds a VM port name, and writes nothing over it', async () => {
+    const spec = vm(clusterA, 7, 'node-c');
+    await ovn.nbctl('lsp-add', 'node-c', 'capk_tenant-a_worker-7_node-c');
+    const obs = await driver.ensureVm(spec);
+    expect(obs).toMatchObject({ programmed: false, reason: 'ForeignRowInTheWay' });
+    expect(obs.message).toContain('capk_tenant-a_worker-7_node-c');
+    const port = (await list('Logical_Switch_Port')).find((p) => p.name === 'capk_tenant-a_worker-7_node-c')!;
+    expect(ids(port)).toEqual({});
+    await ovn.nbctl('lsp-del', 'capk_tenant-a_worker-7_node-c');
+    expect((await driver.ensureVm(spec)).programmed).toBe(true);
+    await driver.removeVm(spec.machine);
+  });
+
+  it('collects orphans: a deleted machine, a deleted cluster, machines gone while it was down', async () => {
+    await ensureAll(driver);
+    await driver.removeVm(specs[0]!.machine);
+    for (const t of [
+      'Logical_Switch_Port',
+      'DHCP_Options',
+      'Logical_Router_Static_Route',
+      'Logical_Router_Policy',
+    ])
+      expect(await owned(t, 'capk-podnet/machine', 'tenant-a/worker-0')).toEqual([]);
+    expect((await list('Static_MAC_Binding')).filter((b) => b.ip === specs[0]!.ipv4)).toEqual([]);
+
+    expect(await driver.removeCluster(clusterB)).toBeGreaterThanOrEqual(5);
+    for (const t of [
+      'Logical_Switch_Port',
+      'DHCP_Options',
+      'Logical_Router_Static_Route',
+      'Logical_Router_Policy',
+    ])
+      expect(await owned(t, 'capk-podnet/owner', 'tenant-b/cluster-b')).toEqual([]);
+    await driver.stop();
+
+    // A new process that only knows worker-1 is alive: worker-2 goes, with cluster A's rows kept.
+    driver = await started();
+    const removed = await driver.sweep(new Set(['tenant-a/worker-1']));
+    expect(removed).toBe(5); // port, neighbour, dhcp, route and policy of worker-2, nothing else
+    expect(
+      (await list('Logical_Switch_Port')).filter((p) => ids(p)['capk-podnet/owner']).map((p) => p.name),
+    ).toEqual(['capk_tenant-a_worker-1_node-b']);
+    expect(await owned('Logical_Router_Static_Route', 'capk-podnet/kind', 'egress')).toHaveLength(1);
+    // The last machine of cluster A goes: so does its pool egress route.
+    expect(await driver.sweep(new Set())).toBeGreaterThan(0);
+    expect(await owned('Logical_Router_Static_Route', 'capk-podnet/owner', 'tenant-a/cluster-a')).toEqual([]);
+    expect(await driver.sweep(new Set())).toBe(0);
+  });
+
+  it('converges after the NB server restarts in the middle of a sync', async () => {
+    const many = Array.from({ length: 30 }, (_, i) =>
+      vm(clusterA, 20 + i, ['node-a', 'node-b', 'node-c'][i % 3]!),
+    );
+    const pending = Promise.all(many.map((s) => driver.ensureVm(s)));
+    await ovn.restartNb(300);
+    const obs = await pending;
+    expect(obs.every((o) => o.programmed)).toBe(true);
+    expect(driver.stats.resyncs).toBeGreaterThan(0);
+    // Exactly the desired rows: no duplicate from a transaction whose reply was lost.
+    await waitFor('driver connected', async () => (driver.nb.connected ? true : undefined), 5_000);
+    const ours = async (t: string, kind: string) =>
+      (await owned(t, 'capk-podnet/owner', 'tenant-a/cluster-a')).filter(
+        (r) => ids(r)['capk-podnet/kind'] === kind,
+      );
+    expect(await ours('Logical_Switch_Port', 'port')).toHaveLength(30);
+    expect(await ours('DHCP_Options', 'dhcp')).toHaveLength(30);
+    expect(await ours('Logical_Router_Static_Route', 'route')).toHaveLength(30);
+    expect(await ours('Logical_Router_Static_Route', 'egress')).toHaveLength(1);
+    expect(await ours('Logical_Router_Policy', 'policy')).toHaveLength(30);
+    expect(
+      (await list('Static_MAC_Binding')).filter((b) => String(b.ip).startsWith('10.244.100.')),
+    ).toHaveLength(30);
+    const before = driver.stats.transactions;
+    await Promise.all(many.map((s) => driver.ensureVm(s)));
+    expect(driver.stats.transactions).toBe(before);
+    await driver.sweep(new Set());
+  });
+
+  it('reports a failed transaction with the operation named, and writes nothing', async () => {
+    // ovsdb-server rejects a policy priority above 32767: the insert fails, the transaction with it.
+    const bad = await started({ northPolicyPriority: 40_000 });
+    try {
+      const spec = vm(clusterA, 90, 'node-a');
+      const err = await bad.ensureVm(spec).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(OvnSyncError);
+      expect((err as OvnSyncError).reason).toBe('TransactionFailed');
+      expect((err as Error).message).toMatch(/insert on Logical_Router_Policy/);
+      const cause = (err as Error).cause as OvsdbOperationError;
+      expect(cause).toBeInstanceOf(OvsdbOperationError);
+      expect(cause.table).toBe('Logical_Router_Policy');
+      expect(await owned('Logical_Switch_Port', 'capk-podnet/machine', 'tenant-a/worker-90')).toEqual([]);
+    } finally {
+      await bad.stop();
+    }
+  });
+});
