@@ -18,6 +18,16 @@ import { OpBuilder, type DatabaseModel, type Operation, type TableName } from '.
 import { RpcConnection } from './rpc.js';
 import { columnType, parseSchema, type ColumnType, type DatabaseSchema, type TableSchema } from './schema.js';
 import { openStream, parseRemotes, type Remote, type TlsOptions } from './transport.js';
+import {
+  monitorSinceReply,
+  parseReply,
+  stringList,
+  tableUpdates2,
+  transactReply,
+  update2Params,
+  update3Params,
+  type WireOperationResult,
+} from './wire.js';
 
 export interface Logger {
   debug(msg: string, meta?: Record<string, unknown>): void;
@@ -166,7 +176,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   }
 
   async listDbs(): Promise<string[]> {
-    return (await (await this.session()).request('list_dbs', [])) as string[];
+    return parseReply(stringList, 'list_dbs', await (await this.session()).request('list_dbs', []));
   }
 
   async getSchema(database = this.database): Promise<DatabaseSchema> {
@@ -301,6 +311,13 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     try {
       rpc.startKeepalive(this.opts.inactivityProbeMs ?? 5_000);
       const schema = parseSchema(await rpc.request('get_schema', [this.database]));
+      if (schema.version.split('.')[0] !== this.opts.model.version.split('.')[0]) {
+        // A major version change may rename or retype columns: only the shared ones are monitored.
+        this.log.warn('server schema major version differs from the model', {
+          server: schema.version,
+          model: this.opts.model.version,
+        });
+      }
       await this.watchMembership(rpc);
       for (const u of serverQueued) this.onServerUpdate(rpc, u);
       serverQueued = undefined;
@@ -359,13 +376,9 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     if (this.sinceSupported !== false) {
       const since = this.synced && this.lastTxnId ? this.lastTxnId : ZERO_UUID;
       try {
-        const reply = (await rpc.request('monitor_cond_since', [this.database, id, requests, since])) as [
-          boolean,
-          string,
-          Record<string, Record<string, Record<string, unknown> | null>>,
-        ];
+        const reply = await rpc.request('monitor_cond_since', [this.database, id, requests, since]);
         this.sinceSupported = true;
-        const [found, lastId, updates] = reply;
+        const [found, lastId, updates] = parseReply(monitorSinceReply, 'monitor_cond_since', reply);
         if (found && since !== ZERO_UUID) this.emitChanges(this.cache.apply(columns, updates));
         else this.emitChanges(this.cache.replace(DatabaseCache.decodeSnapshot(columns, updates)));
         this.lastTxnId = lastId;
@@ -377,10 +390,8 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
         this.sinceSupported = false;
       }
     }
-    const updates = (await rpc.request('monitor_cond', [this.database, id, requests])) as Record<
-      string,
-      Record<string, Record<string, unknown> | null>
-    >;
+    const reply = await rpc.request('monitor_cond', [this.database, id, requests]);
+    const updates = parseReply(tableUpdates2, 'monitor_cond', reply);
     this.emitChanges(this.cache.replace(DatabaseCache.decodeSnapshot(columns, updates)));
     this.lastTxnId = undefined;
     this.synced = true;
@@ -393,13 +404,14 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     method: string,
     params: unknown[],
   ): void {
-    const updates = (method === 'update3' ? params[2] : params[1]) as Record<
-      string,
-      Record<string, Record<string, unknown> | null>
-    >;
     try {
-      this.emitChanges(this.cache.apply(columns, updates));
-      if (method === 'update3' && typeof params[1] === 'string') this.lastTxnId = params[1];
+      if (method === 'update3') {
+        const [, lastId, updates] = parseReply(update3Params, 'update3', params);
+        this.emitChanges(this.cache.apply(columns, updates));
+        this.lastTxnId = lastId;
+      } else {
+        this.emitChanges(this.cache.apply(columns, parseReply(update2Params, 'update2', params)[1]));
+      }
     } catch (e) {
       // A cache that missed something can only be trusted again after a full rebuild.
       this.synced = false;
@@ -418,13 +430,14 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
    * one that is not the leader; and drops the session when that changes later.
    */
   private async watchMembership(rpc: RpcConnection): Promise<void> {
-    const reply = (await rpc.request('monitor_cond', [
+    const json = await rpc.request('monitor_cond', [
       '_Server',
       SERVER_MONITOR,
       {
         Database: [{ columns: [...SERVER_DATABASE_COLUMNS.keys()], where: [['name', '==', this.database]] }],
       },
-    ])) as Record<string, Record<string, Record<string, unknown> | null>>;
+    ]);
+    const reply = parseReply(tableUpdates2, 'monitor_cond _Server', json);
     this.serverDb = DatabaseCache.decodeSnapshot(new Map([['Database', SERVER_DATABASE_COLUMNS]]), reply).get(
       'Database',
     );
@@ -439,7 +452,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     cache.replace(new Map([['Database', this.serverDb ?? new Map()]]));
     const cols: MonitoredColumns = new Map([['Database', SERVER_DATABASE_COLUMNS]]);
     try {
-      cache.apply(cols, json as Record<string, Record<string, Record<string, unknown> | null>>);
+      cache.apply(cols, parseReply(tableUpdates2, 'update2 _Server', json));
     } catch (e) {
       rpc.close(e as Error);
       return;
@@ -461,19 +474,19 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     return undefined;
   }
 
-  private checkResults(ops: Operation[], raw: unknown): OperationResult[] {
-    if (!Array.isArray(raw) || raw.length < ops.length) {
-      throw new OvsdbError(`transact: malformed reply ${JSON.stringify(raw)?.slice(0, 200)}`);
-    }
+  private checkResults(ops: Operation[], json: unknown): OperationResult[] {
+    const raw = parseReply(transactReply, 'transact', json);
+    if (raw.length < ops.length)
+      throw new OvsdbError(`transact: ${raw.length} results for ${ops.length} operations`);
     const results: OperationResult[] = [];
     for (const [i, op] of ops.entries()) {
-      const r = raw[i] as (ServerError & { uuid?: unknown; count?: number; rows?: unknown[] }) | null;
-      if (r && typeof r.error === 'string') throw new OvsdbOperationError(i, op, r);
-      if (r === null) throw new OvsdbError(`transact: no result for operation ${i} (${op.op})`);
+      const r = raw[i];
+      if (r?.error !== undefined) throw new OvsdbOperationError(i, op, r as ServerError);
+      if (!r) throw new OvsdbError(`transact: no result for operation ${i} (${op.op})`);
       results.push(this.decodeResult(op, r));
     }
-    const extra = raw[ops.length] as ServerError | null | undefined;
-    if (extra && typeof extra.error === 'string') throw new OvsdbCommitError(extra);
+    const extra = raw[ops.length];
+    if (extra?.error !== undefined) throw new OvsdbCommitError(extra as ServerError);
     return results;
   }
 
@@ -483,17 +496,14 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     return (server && columnType(server, column)) ?? (model && columnType(model, column));
   }
 
-  private decodeResult(
-    op: Operation,
-    r: { uuid?: unknown; count?: number; rows?: unknown[] },
-  ): OperationResult {
+  private decodeResult(op: Operation, r: NonNullable<WireOperationResult>): OperationResult {
     const out: OperationResult = {};
-    if (Array.isArray(r.uuid) && typeof r.uuid[1] === 'string') out.uuid = r.uuid[1];
-    if (typeof r.count === 'number') out.count = r.count;
-    if (Array.isArray(r.rows) && 'table' in op) {
+    if (r.uuid) out.uuid = r.uuid[1];
+    if (r.count !== undefined) out.count = r.count;
+    if (r.rows && 'table' in op) {
       out.rows = r.rows.map((row) => {
         const decoded: Record<string, Value> = {};
-        for (const [col, v] of Object.entries(row as Record<string, unknown>)) {
+        for (const [col, v] of Object.entries(row)) {
           const type = this.columnOrUndefined(op.table, col);
           // A column the model does not know (newer server schema) is passed through undecoded.
           decoded[col] = type ? decodeValue(type, v) : (v as Value);
