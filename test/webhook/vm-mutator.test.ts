@@ -12,71 +12,25 @@ import {
   type IPAddressClaim,
 } from '../../src/ipam/index.js';
 import { VirtualMachines, type VirtualMachine } from '../../src/kubevirt/resources.js';
-import { Manager, RestClient, createLogger, type KubeObject } from '../../src/runtime/index.js';
-import {
-  machineMacSource,
-  virtualMachineMutator,
-  VM_MUTATE_PATH,
-  WebhookServer,
-} from '../../src/webhook/index.js';
-import { createTestNamespace, kubeRequest, testKubeConfig } from '../env/kube.js';
+import { Manager, RestClient, type KubeObject } from '../../src/runtime/index.js';
+import { createTestNamespace, testKubeConfig } from '../env/kube.js';
 import { waitFor } from '../env/processes.js';
-import { makeServingCert, type ServingCert } from '../env/tls.js';
+import { serveVmWebhook, type VmWebhook } from '../env/webhook.js';
 
 const kc = testKubeConfig();
 const client = new RestClient(kc);
-const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 
 describe('VirtualMachine mutating webhook (real API server → TLS → manager)', () => {
   let ns: string;
   let mgr: Manager;
-  let server: WebhookServer;
-  let cert: ServingCert;
-  let configName: string;
+  let webhook: VmWebhook;
 
   beforeAll(async () => {
     ns = await createTestNamespace(kc, 'webhook');
-    configName = `capk-podnet-test-${ns}`;
-    cert = makeServingCert();
     mgr = new Manager({ kubeConfig: kc, namespaces: [ns] });
     addInClusterPoolProvider(mgr);
-    const source = machineMacSource(mgr);
+    webhook = await serveVmWebhook(kc, mgr, ns);
     await mgr.start();
-    server = await WebhookServer.listen({
-      address: '127.0.0.1:0',
-      certFile: cert.certFile,
-      keyFile: cert.keyFile,
-      handlers: { [VM_MUTATE_PATH]: virtualMachineMutator(source) },
-      logger: createLogger({ level: 'error' }),
-    });
-    await kubeRequest(kc, 'POST', WEBHOOKS, {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingWebhookConfiguration',
-      metadata: { name: configName },
-      webhooks: [
-        {
-          name: 'virtualmachines.network.capk-podnet.io',
-          admissionReviewVersions: ['v1'],
-          sideEffects: 'None',
-          failurePolicy: 'Fail',
-          timeoutSeconds: 5,
-          clientConfig: {
-            url: `https://127.0.0.1:${server.port}${VM_MUTATE_PATH}`,
-            caBundle: Buffer.from(cert.caPem).toString('base64'),
-          },
-          rules: [
-            {
-              apiGroups: ['kubevirt.io'],
-              apiVersions: ['v1'],
-              operations: ['CREATE', 'UPDATE'],
-              resources: ['virtualmachines'],
-            },
-          ],
-          // Only this suite's namespace: other suites create VMs in parallel.
-          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
-        },
-      ],
-    });
     await client.create(KubevirtClusters, {
       metadata: { name: 'c1', namespace: ns },
       spec: { network: { ipam: { cidrs: ['10.60.0.0/24'] } } },
@@ -88,10 +42,8 @@ describe('VirtualMachine mutating webhook (real API server → TLS → manager)'
   });
 
   afterAll(async () => {
-    await kubeRequest(kc, 'DELETE', `${WEBHOOKS}/${configName}`).catch(() => undefined);
-    await server?.close();
+    await webhook?.stop();
     await mgr?.stop();
-    cert?.cleanup();
     client.close();
   });
 
