@@ -70,6 +70,10 @@ export interface OvsdbClientEvents<M> {
   /** The cache matches the server again after a (re)connect; consumers should re-diff. */
   resynced: [Resync];
   change: [RowChange<M>[]];
+  /** This client now holds the named lock (granted after waiting, or re-acquired after a reconnect). */
+  locked: [name: string];
+  /** This client no longer holds the named lock: another client stole it, or the session ended. */
+  lockLost: [name: string];
 }
 
 export interface OperationResult {
@@ -121,6 +125,9 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   private tables: TableName<M>[];
   private dataMonitor: DataMonitor | undefined;
   private monitorSeq = 0;
+  /** Locks asked for (and not unlocked): each session asks for them again. */
+  private readonly wantedLocks = new Set<string>();
+  private readonly heldLocks = new Set<string>();
 
   private constructor(private readonly opts: OvsdbClientOptions<M>) {
     super();
@@ -211,6 +218,56 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     this.emit('resynced', { remote: rpc.remote, resumed: false });
   }
 
+  /**
+   * Asks for an OVSDB lock (RFC 7047 §4.1.8). Resolves true when this session holds it now; false
+   * when it is queued behind another client, and 'locked' fires once granted. The wish outlives the
+   * session: after a reconnect the lock is asked for again. Guard writes with `ops.assert(name)`.
+   */
+  async lock(name: string): Promise<boolean> {
+    this.wantedLocks.add(name);
+    return this.requestLock(await this.session(), 'lock', name);
+  }
+
+  /** Takes the lock from whoever holds it (they get 'stolen'). */
+  async steal(name: string): Promise<boolean> {
+    const rpc = await this.session();
+    // The server takes one request per lock and session: a pending "lock" has to go first.
+    if (this.wantedLocks.has(name)) await rpc.request('unlock', [name]);
+    this.heldLocks.delete(name);
+    this.wantedLocks.add(name);
+    return this.requestLock(rpc, 'steal', name);
+  }
+
+  async unlock(name: string): Promise<void> {
+    this.wantedLocks.delete(name);
+    this.heldLocks.delete(name);
+    if (this.rpc) await this.rpc.request('unlock', [name]);
+  }
+
+  hasLock(name: string): boolean {
+    return this.heldLocks.has(name);
+  }
+
+  private async requestLock(rpc: RpcConnection, method: 'lock' | 'steal', name: string): Promise<boolean> {
+    const reply = await rpc.request(method, [name]);
+    const locked = (reply as { locked?: unknown } | null)?.locked === true;
+    if (locked && !this.heldLocks.has(name)) {
+      this.heldLocks.add(name);
+      this.emit('locked', name);
+    }
+    return locked;
+  }
+
+  private onLockNotification(method: 'locked' | 'stolen', name: unknown): void {
+    if (typeof name !== 'string') return;
+    if (method === 'locked' && this.wantedLocks.has(name) && !this.heldLocks.has(name)) {
+      this.heldLocks.add(name);
+      this.emit('locked', name);
+    } else if (method === 'stolen' && this.heldLocks.delete(name)) {
+      this.emit('lockLost', name);
+    }
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     this.cancelSleep?.();
@@ -262,6 +319,8 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
         this.rpc = undefined;
         this.lastError = reason;
         this.log.info('ovsdb session ended', { remote: remote.text, reason: reason?.message });
+        for (const name of this.heldLocks) this.emit('lockLost', name);
+        this.heldLocks.clear();
         this.emit('disconnected', reason);
       } else if (this.lastError instanceof NotLeaderError && next % this.remotes.length !== 0) {
         continue; // try the next member at once; back off only after a full round
@@ -297,6 +356,10 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     this.serverDb = undefined;
     this.dataMonitor = undefined;
     rpc.on('notification', (method, params) => {
+      if (method === 'locked' || method === 'stolen') {
+        this.onLockNotification(method, params[0]);
+        return;
+      }
       if (method !== 'update2' && method !== 'update3') return;
       if (params[0] === SERVER_MONITOR) {
         if (serverQueued) serverQueued.push(params[1]);
@@ -329,6 +392,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
       this.log.info('ovsdb session up', { remote: remote.text, resumed });
       this.emit('connected', remote.text);
       this.emit('resynced', { remote: remote.text, resumed });
+      for (const name of this.wantedLocks) void this.requestLock(rpc, 'lock', name).catch(() => undefined);
       for (const w of this.waiters.splice(0)) w();
       return rpc;
     } catch (e) {
