@@ -3,7 +3,6 @@
 // prunes spec.network / status.network, the copy survives and the CRD guard can put them back
 // once the schema is restored. Assigned IPs also live in IPAddress objects (Cluster API IPAM);
 // the copy covers what exists nowhere else: the network spec and pinned identities.
-import { isDeepStrictEqual } from 'node:util';
 
 export const NETWORK_BACKUP_ANNOTATION = 'network.capk-podnet.io/backup';
 
@@ -53,7 +52,8 @@ export function backupPatch(
   obj: NetworkedObject,
 ): { metadata: { annotations: Record<string, string | null> } } | undefined {
   const want = backupOf(obj);
-  if (isDeepStrictEqual(want, readBackup(obj))) return undefined;
+  // Compared as JSON: equality must not depend on which realm built the objects.
+  if (stableJson(want) === stableJson(readBackup(obj))) return undefined;
   return { metadata: { annotations: { [NETWORK_BACKUP_ANNOTATION]: want ? stableJson(want) : null } } };
 }
 

@@ -1,7 +1,7 @@
 // Pure: where capk-podnet's network schema goes in each of capk's four CRDs, how to merge it in,
 // and how to tell whether a CRD (e.g. re-applied by `clusterctl upgrade`) still carries it.
 // Used by the generator (crds/) and by the CRD guard at run time, so both merge the same way.
-import { isDeepStrictEqual } from 'node:util';
+import { stableJson } from './backup.js';
 import type { CelRule, JsonSchema } from './json-schema.js';
 import {
   clusterNetworkSpecSchema,
@@ -115,11 +115,11 @@ export function networkSchemaDrift(crd: WireCrd): string[] {
     for (const inj of injectionsByKind[kind]) {
       const node = root && nodeAt(root, inj.at);
       if ('property' in inj) {
-        if (!isDeepStrictEqual(normalize(node?.properties?.[inj.property]), normalize(inj.schema)))
+        if (!same(node?.properties?.[inj.property], inj.schema))
           drift.push(where(v.name, inj.at, inj.property));
       } else {
-        const have = (node?.['x-kubernetes-validations'] ?? []).map(normalize);
-        if (!inj.rules.every((r) => have.some((h) => isDeepStrictEqual(h, normalize(r)))))
+        const have = node?.['x-kubernetes-validations'] ?? [];
+        if (!inj.rules.every((r) => have.some((h) => same(h, r))))
           drift.push(`${where(v.name, inj.at)} (x-kubernetes-validations)`);
       }
     }
@@ -144,9 +144,7 @@ export function mergeNetworkSchema(crd: WireCrd): WireCrd {
         node.properties = sortKeys({ ...node.properties, [inj.property]: structuredClone(inj.schema) });
       } else {
         const rules = node['x-kubernetes-validations'] ?? [];
-        const missing = inj.rules.filter(
-          (r) => !rules.some((h) => isDeepStrictEqual(normalize(h), normalize(r))),
-        );
+        const missing = inj.rules.filter((r) => !rules.some((h) => same(h, r)));
         node['x-kubernetes-validations'] = [...rules, ...structuredClone(missing)];
       }
     }
@@ -154,16 +152,8 @@ export function mergeNetworkSchema(crd: WireCrd): WireCrd {
   return out;
 }
 
-/** Drops undefined members so that a schema read back from the API server compares equal. */
-function normalize(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = normalize(x);
-    return out;
-  }
-  return v;
-}
+/** Equal as JSON, whatever the key order (the API server may reorder), undefined members ignored. */
+const same = (a: unknown, b: unknown): boolean => a !== undefined && stableJson(a) === stableJson(b);
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
