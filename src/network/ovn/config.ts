@@ -49,6 +49,15 @@ export interface OvnDriverOptions {
   /** Client reconnect backoff. */
   backoff?: { initialMs: number; maxMs: number };
   logger?: Logger;
+  /** Called after each committed sync: compose + diff time, transaction time (commit and cache). */
+  onSync?(t: SyncTiming): void;
+}
+
+export interface SyncTiming {
+  machine: string;
+  ops: number;
+  diffMs: number;
+  commitMs: number;
 }
 
 export interface OvnDriverConfig {
@@ -64,6 +73,7 @@ export interface OvnDriverConfig {
   waitForConnectionMs: number;
   backoff: { initialMs: number; maxMs: number };
   logger?: Logger;
+  onSync?(t: SyncTiming): void;
 }
 
 /** OVN-Kubernetes' names (go-controller/pkg/types: OVNClusterRouter, RouterToSwitchPrefix, …). */
@@ -95,6 +105,7 @@ export function resolveConfig(o: OvnDriverOptions): OvnDriverConfig {
     backoff: o.backoff ?? { initialMs: 100, maxMs: 2_000 },
   };
   if (o.logger) cfg.logger = o.logger;
+  if (o.onSync) cfg.onSync = o.onSync;
   return cfg;
 }
 

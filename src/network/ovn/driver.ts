@@ -2,6 +2,7 @@
 // policy and router-side neighbours in the OVN NB database, beside OVN-Kubernetes' own rows.
 // Level-based: every call hands the whole desired state of one VM; compose (pure) → diff against
 // the monitored cache → one guarded transaction. Calls for one machine run one at a time.
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ConnectionLostError,
@@ -279,6 +280,7 @@ export class OvnDriver implements NetworkDriver {
   private async sync(key: string, spec: VmNetworkSpec | undefined): Promise<VmNetworkObservation> {
     for (let attempt = 1; ; attempt++) {
       await this.awaitSession();
+      const t0 = performance.now();
       let diff;
       if (spec) {
         const composed = composeVm(spec, this.config, topologyView(this.nb.cache, this.config.names));
@@ -300,9 +302,16 @@ export class OvnDriver implements NetworkDriver {
       } else {
         diff = vmOps(this.state(), key, undefined);
       }
+      const t1 = performance.now();
       if (diff.ops.length) {
         try {
           await this.commit(diff.ops, key);
+          this.config.onSync?.({
+            machine: key,
+            ops: diff.ops.length,
+            diffMs: t1 - t0,
+            commitMs: performance.now() - t1,
+          });
         } catch (e) {
           if (await this.retryable(e, attempt)) continue;
           const op = e instanceof OvsdbOperationError ? e.message : (e as Error).message;

@@ -2,7 +2,13 @@
 export { OvnDriver, OvnSyncError } from './driver.js';
 export type { DatapathObserver, OvnDriverStats } from './driver.js';
 export { OVN_KUBERNETES_NAMES, arpProxyFormFor, resolveConfig } from './config.js';
-export type { ArpProxyMode, OvnDriverConfig, OvnDriverOptions, OvnTopologyNames } from './config.js';
+export type {
+  ArpProxyMode,
+  OvnDriverConfig,
+  OvnDriverOptions,
+  OvnTopologyNames,
+  SyncTiming,
+} from './config.js';
 export { composeDhcpOptions, composeVm, placementNodes, validateSpec } from './compose.js';
 export type { ComposeResult, DesiredVm, TopologyView } from './compose.js';
 export { gatewayOps, topologyView, vmOps } from './diff.js';
