@@ -4,18 +4,15 @@
 // a lost lease exits 1 at once so the pod restarts as a follower.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
-import { loadConfig, usage, type Config } from './config.js';
+import { loadConfig, usage } from './config.js';
 import { registerControllers } from './controllers/index.js';
-import { LeadershipLostError, Manager, RuntimeMetrics, createLogger } from './runtime/index.js';
-
-export function kubeConfigFor(config: Pick<Config, 'kubeconfig'>): KubeConfig {
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
-}
+import {
+  LeadershipLostError,
+  Manager,
+  RuntimeMetrics,
+  createLogger,
+  loadConnection,
+} from './runtime/index.js';
 
 export async function main(argv: string[]): Promise<number> {
   const loaded = loadConfig(argv);
@@ -30,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
   const config = loaded.config;
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   const manager = new Manager({
-    kubeConfig: kubeConfigFor(config),
+    kubeConfig: await loadConnection(config.kubeconfig),
     namespaces: config.namespaces,
     logger: log,
     metrics: new RuntimeMetrics({ processMetrics: true }),

@@ -2,8 +2,8 @@
 // cluster: the same cluster, or the one whose kubeconfig is in the Secret named by
 // `infraClusterSecretRef` (key `kubeconfig`, optional key `namespace`). Clients are cached per
 // Secret and rebuilt when the Secret's resourceVersion changes (rotated credentials, moved cluster).
-import { KubeConfig } from '@kubernetes/client-node';
 import { TerminalError } from './controller.js';
+import { connectionFromKubeconfig, type KubeConnection } from './kubeconfig.js';
 import { RestClient } from './rest.js';
 import { Secrets, type KubeObject } from './types.js';
 
@@ -27,10 +27,7 @@ export class InfraClusters {
   /** Number of clients built from Secrets, for tests and debugging. */
   builds = 0;
 
-  constructor(
-    private readonly managementConfig: KubeConfig,
-    private readonly managementClient: RestClient,
-  ) {}
+  constructor(private readonly managementClient: RestClient) {}
 
   /**
    * The infra cluster for an object. `secretRef` missing → the management cluster with
@@ -47,9 +44,9 @@ export class InfraClusters {
     if (hit && hit.resourceVersion === rv) return hit.cluster;
     const raw = secret.data?.kubeconfig;
     if (!raw) throw new TerminalError(`secret ${key} has no "kubeconfig" key`);
-    const kc = new KubeConfig();
+    let kc: KubeConnection;
     try {
-      kc.loadFromString(Buffer.from(raw, 'base64').toString('utf8'));
+      kc = await connectionFromKubeconfig(Buffer.from(raw, 'base64').toString('utf8'));
     } catch (e) {
       throw new TerminalError(`secret ${key}: invalid kubeconfig`, { cause: e });
     }
@@ -75,9 +72,5 @@ export class InfraClusters {
   close(): void {
     for (const { cluster } of this.cache.values()) cluster.client.close();
     this.cache.clear();
-  }
-
-  get managementKubeConfig(): KubeConfig {
-    return this.managementConfig;
   }
 }

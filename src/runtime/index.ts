@@ -29,3 +29,10 @@ export { EventRecorder, type EventType } from './events.js';
 export { RuntimeMetrics } from './metrics.js';
 export { createLogger, silentLogger, type Logger } from './log.js';
 export * from './types.js';
+export {
+  loadConnection,
+  parseKubeconfig,
+  connectionFromKubeconfig,
+  inClusterConnection,
+  type KubeConnection,
+} from './kubeconfig.js';

@@ -5,11 +5,11 @@
 // ends done() with LeadershipLostError; the process is expected to exit and restart.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { sourceResource, type Controller, type Source } from './controller.js';
 import { EventRecorder } from './events.js';
 import { Informer } from './informer.js';
 import { InfraClusters } from './clusters.js';
+import type { KubeConnection } from './kubeconfig.js';
 import { LeaderElector, type LeaderElectionOptions } from './leader.js';
 import { silentLogger, type Logger } from './log.js';
 import { RuntimeMetrics } from './metrics.js';
@@ -25,7 +25,8 @@ export class LeadershipLostError extends Error {
 }
 
 export interface ManagerOptions {
-  kubeConfig: KubeConfig;
+  /** Where the management cluster is: loadConnection(), or a client-node KubeConfig. */
+  kubeConfig: KubeConnection;
   /** Namespaces to cache namespaced kinds in; empty means all. */
   namespaces?: string[];
   logger?: Logger;
@@ -66,7 +67,7 @@ export class Manager {
     this.metrics = opts.metrics ?? new RuntimeMetrics();
     this.fieldManager = opts.fieldManager ?? 'capk-podnet';
     this.identity = opts.leaderElection?.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
-    this.infraClusters = new InfraClusters(opts.kubeConfig, this.client);
+    this.infraClusters = new InfraClusters(this.client);
     this.done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
     this.done.catch(() => undefined); // observed through done by whoever cares
   }

@@ -1,10 +1,11 @@
-// A small JSON REST client for the Kubernetes API on node:http(s), driven by a KubeConfig.
+// A small JSON REST client for the Kubernetes API on node:http(s), driven by a KubeConnection
+// (ours, or client-node's KubeConfig).
 // Why not client-node's typed APIs: they turn objects into classes with Date fields (so list and
 // watch disagree on timestamp types) and create a new TLS agent per call. Here every object is the
 // server's JSON as parsed, one keep-alive agent serves all calls, and watches are plain streams.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from './kubeconfig.js';
 import type { KubeObject, ResourceRef } from './types.js';
 
 /** An API error with the HTTP status and the Status reason ("NotFound", "Conflict", "Expired"...). */
@@ -47,7 +48,7 @@ export class RestClient {
   private agent?: http.Agent;
   private readonly server: URL;
 
-  constructor(readonly kubeConfig: KubeConfig) {
+  constructor(readonly kubeConfig: KubeConnection) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);

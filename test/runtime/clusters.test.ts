@@ -2,7 +2,15 @@
 // and rebuilt when it changes, against the real API server.
 import { readFileSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
-import { ApiError, InfraClusters, RestClient, Secrets, TerminalError } from '../../src/runtime/index.js';
+import {
+  ApiError,
+  InfraClusters,
+  RestClient,
+  Secrets,
+  TerminalError,
+  connectionFromKubeconfig,
+  parseKubeconfig,
+} from '../../src/runtime/index.js';
 import { createTestNamespace, testKubeConfig } from '../env/kube.js';
 
 let kc: k8s.KubeConfig;
@@ -19,7 +27,7 @@ afterAll(() => client.close());
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 test('no secretRef: the management cluster; a Secret: a client built once, rebuilt when the Secret changes', async () => {
-  const infra = new InfraClusters(kc, client);
+  const infra = new InfraClusters(client);
   const local = await infra.get(undefined, ns);
   expect(local).toMatchObject({ local: true, namespace: ns });
   expect(local.client).toBe(client);
@@ -47,10 +55,33 @@ test('no secretRef: the management cluster; a Secret: a client built once, rebui
 });
 
 test('a Secret without a kubeconfig is a terminal error; a missing Secret is an ordinary one', async () => {
-  const infra = new InfraClusters(kc, client);
+  const infra = new InfraClusters(client);
   await client.create(Secrets, { metadata: { name: 'empty', namespace: ns }, data: { other: b64('x') } });
   await expect(infra.get({ name: 'empty' }, ns)).rejects.toBeInstanceOf(TerminalError);
   const missing = infra.get({ name: 'absent' }, ns);
   await expect(missing).rejects.toBeInstanceOf(ApiError);
   await expect(missing).rejects.not.toBeInstanceOf(TerminalError);
+});
+
+test('the light kubeconfig loader talks to the API server; plugin users fall back to client-node', async () => {
+  const path = process.env.CAPK_PODNET_TEST_KUBECONFIG!;
+  const conn = parseKubeconfig(readFileSync(path, 'utf8'));
+  expect(conn).toBeDefined();
+  const c = new RestClient(conn!);
+  expect((await c.get(Secrets, 'infra', ns)).metadata.name).toBe('infra');
+  c.close();
+  const exec = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'x', cluster: { server: 'https://127.0.0.1:1' } }],
+    users: [
+      { name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'true' } } },
+    ],
+    contexts: [{ name: 'c', context: { cluster: 'x', user: 'u' } }],
+    'current-context': 'c',
+  };
+  expect(parseKubeconfig(JSON.stringify(exec))).toBeUndefined();
+  const full = await connectionFromKubeconfig(JSON.stringify(exec));
+  expect(full.constructor.name).toBe('KubeConfig');
+  expect(full.getCurrentCluster()?.server).toBe('https://127.0.0.1:1');
 });

@@ -6,7 +6,8 @@ import type { ResourceRef } from '../../src/runtime/index.js';
 export const TOY_GROUP = 'test.capk-podnet.io';
 
 function crd(kind: string, plural: string): k8s.V1CustomResourceDefinition {
-  return {
+  // Raw API field names (as in CRD YAML), not client-node's camel-cased model.
+  const crd = {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: { name: `${plural}.${TOY_GROUP}` },
@@ -33,6 +34,7 @@ function crd(kind: string, plural: string): k8s.V1CustomResourceDefinition {
       ],
     },
   };
+  return crd as unknown as k8s.V1CustomResourceDefinition;
 }
 
 export const toyCrds = (): k8s.V1CustomResourceDefinition[] => [
