@@ -113,4 +113,30 @@ describe('OvsdbClient with a RAFT cluster', () => {
       await reader.close();
     }
   });
+
+  it('leaves a member that stops being leader while staying up (told by _Server)', async () => {
+    const leader = await waitFor(
+      'client on the leader',
+      async () => {
+        const l = await cluster.leader();
+        return l !== undefined && client.remote === cluster.remote(l) ? l : undefined;
+      },
+      20_000,
+      50,
+    );
+    const before = resyncs.length;
+    const disconnected = new Promise<Error | undefined>((r) => client.once('disconnected', r));
+    const newLeader = await cluster.transferLeadership();
+    expect((await disconnected)?.message).toMatch(/not the cluster leader/);
+    await waitFor(
+      'client resync on the new leader',
+      async () => (resyncs.length > before ? true : undefined),
+      20_000,
+      20,
+    );
+    expect(cluster.members[leader]!.daemon).toBeDefined(); // the old leader never went away
+    expect(resyncs.at(-1)).toEqual({ remote: cluster.remote(newLeader), resumed: true });
+    const [r] = await client.transact([client.ops.insert('Logical_Switch', { name: 'after-transfer' })]);
+    expect(client.cache.get('Logical_Switch', r!.uuid!)?.name).toBe('after-transfer');
+  });
 });

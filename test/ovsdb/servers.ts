@@ -242,6 +242,26 @@ export class RaftCluster {
     return undefined;
   }
 
+  /** Makes the leader hand leadership to another member, both staying up; returns the new leader. */
+  async transferLeadership(): Promise<number> {
+    const old = await waitFor('a leader', async () => this.leader(), 20_000, 50);
+    const ctl = this.members[old]!.ctl;
+    await run('ovs-appctl', ['-t', ctl, 'cluster/failure-test', 'transfer-leadership']);
+    try {
+      return await waitFor(
+        'leadership to move',
+        async () => {
+          const now = await this.leader();
+          return now !== undefined && now !== old ? now : undefined;
+        },
+        20_000,
+        50,
+      );
+    } finally {
+      await run('ovs-appctl', ['-t', ctl, 'cluster/failure-test', 'clear']);
+    }
+  }
+
   async startMember(i: number): Promise<void> {
     const m = this.members[i]!;
     rmSync(m.socket, { force: true });
