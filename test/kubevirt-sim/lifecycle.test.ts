@@ -10,7 +10,12 @@ import { WatchRecorder, kubevirtPath, phaseSequence, podsPath, virtualMachine } 
 const kc = testKubeConfig();
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 const core = kc.makeApiClient(k8s.CoreV1Api);
-const kv = (namespace: string, plural: string) => ({ group: 'kubevirt.io', version: 'v1', namespace, plural });
+const kv = (namespace: string, plural: string) => ({
+  group: 'kubevirt.io',
+  version: 'v1',
+  namespace,
+  plural,
+});
 
 describe('KubevirtSimulator: VM lifecycle', () => {
   const sim = new KubevirtSimulator();
@@ -29,7 +34,8 @@ describe('KubevirtSimulator: VM lifecycle', () => {
       nodes: 3,
       network: {
         podIPs: (pod) => [`10.128.0.${(pod.metadata!.name!.length % 200) + 10}`],
-        guest: ({ vmi, iface }) => (iface.name === 'default' ? { ips: [`10.200.0.${vmi.metadata.name!.length}`] } : undefined),
+        guest: ({ vmi, iface }) =>
+          iface.name === 'default' ? { ips: [`10.200.0.${vmi.metadata.name!.length}`] } : undefined,
       },
     });
   });
@@ -72,20 +78,25 @@ describe('KubevirtSimulator: VM lifecycle', () => {
     const vm = vms.latest('alpha')!;
 
     expect(vmi.metadata.ownerReferences).toEqual([
-      expect.objectContaining({ kind: 'VirtualMachine', name: 'alpha', uid: vm.metadata.uid, controller: true }),
+      expect.objectContaining({
+        kind: 'VirtualMachine',
+        name: 'alpha',
+        uid: vm.metadata.uid,
+        controller: true,
+      }),
     ]);
     expect(vmi.metadata.labels).toMatchObject({ 'cluster.x-k8s.io/role': 'worker', app: 'alpha' });
     expect(vmi.metadata.annotations).toMatchObject({ 'example.com/note': 'kept' });
     expect(vmi.metadata.finalizers).toEqual(
-      expect.arrayContaining(['kubevirt.io/foregroundDeleteVirtualMachine', 'kubevirt.io/virtualMachineControllerFinalize']),
+      expect.arrayContaining([
+        'kubevirt.io/foregroundDeleteVirtualMachine',
+        'kubevirt.io/virtualMachineControllerFinalize',
+      ]),
     );
     // Phases as virt-controller and virt-handler write them, seen by an independent watch.
-    expect(phaseSequence(vmis.events.filter((e) => e.obj.metadata.name === 'alpha').map((e) => e.obj))).toEqual([
-      'Pending',
-      'Scheduling',
-      'Scheduled',
-      'Running',
-    ]);
+    expect(
+      phaseSequence(vmis.events.filter((e) => e.obj.metadata.name === 'alpha').map((e) => e.obj)),
+    ).toEqual(['Pending', 'Scheduling', 'Scheduled', 'Running']);
     expect(vmi.status?.phaseTransitionTimestamps?.map((t) => t.phase)).toEqual([
       'Pending',
       'Scheduling',
@@ -102,11 +113,18 @@ describe('KubevirtSimulator: VM lifecycle', () => {
     expect(vmi.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
 
     const pod = await pods.until('launcher pod labelled with its node', (r) =>
-      r.all().find((p) => p.metadata?.labels?.['kubevirt.io/nodeName'] === node && p.status?.phase === 'Running'),
+      r
+        .all()
+        .find((p) => p.metadata?.labels?.['kubevirt.io/nodeName'] === node && p.status?.phase === 'Running'),
     );
     expect(pod.metadata!.name).toMatch(/^virt-launcher-alpha-[a-z0-9]{5}$/);
     expect(pod.metadata!.ownerReferences).toEqual([
-      expect.objectContaining({ kind: 'VirtualMachineInstance', name: 'alpha', uid: vmi.metadata.uid, controller: true }),
+      expect.objectContaining({
+        kind: 'VirtualMachineInstance',
+        name: 'alpha',
+        uid: vmi.metadata.uid,
+        controller: true,
+      }),
     ]);
     expect(pod.metadata!.labels).toMatchObject({
       'kubevirt.io': 'virt-launcher',
@@ -121,7 +139,9 @@ describe('KubevirtSimulator: VM lifecycle', () => {
       'kubevirt.io/allow-pod-bridge-network-live-migration': '',
       'example.com/note': 'kept',
     });
-    expect(pod.metadata!.annotations).not.toHaveProperty(['kubectl.kubernetes.io/last-applied-configuration']);
+    expect(pod.metadata!.annotations).not.toHaveProperty([
+      'kubectl.kubernetes.io/last-applied-configuration',
+    ]);
     expect(pod.spec!.nodeName).toBe(node);
     expect(pod.spec!.readinessGates).toEqual([{ conditionType: 'kubevirt.io/virtual-machine-unpaused' }]);
     expect(pod.status!.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
@@ -133,7 +153,10 @@ describe('KubevirtSimulator: VM lifecycle', () => {
   });
 
   it('defaults a VM without interfaces to bridge on the pod network, not live-migratable', async () => {
-    await custom.createNamespacedCustomObject({ ...kv(ns, 'virtualmachines'), body: virtualMachine(ns, 'plain') });
+    await custom.createNamespacedCustomObject({
+      ...kv(ns, 'virtualmachines'),
+      body: virtualMachine(ns, 'plain'),
+    });
     const vmi = await runningVmi('plain');
     expect(vmi.spec.domain.devices.interfaces).toEqual([{ name: 'default', bridge: {} }]);
     expect(vmi.spec.networks).toEqual([{ name: 'default', pod: {} }]);
@@ -147,13 +170,17 @@ describe('KubevirtSimulator: VM lifecycle', () => {
 
   it('restarts a VM: the VMI is recreated with a new launcher pod, the old pod is gone', async () => {
     const before = vmis.latest('alpha')!;
-    const oldPods = pods.all().filter((p) => p.metadata?.labels?.['kubevirt.io/created-by'] === before.metadata.uid);
+    const oldPods = pods
+      .all()
+      .filter((p) => p.metadata?.labels?.['kubevirt.io/created-by'] === before.metadata.uid);
     expect(oldPods).toHaveLength(1);
     await sim.restartVm(ns, 'alpha');
     const after = await runningVmi('alpha', before.metadata.uid);
     expect(after.metadata.uid).not.toBe(before.metadata.uid);
     await pods.until('old launcher pod deleted', (r) => !r.latest(oldPods[0]!.metadata!.name!));
-    const newPods = pods.all().filter((p) => p.metadata?.labels?.['kubevirt.io/created-by'] === after.metadata.uid);
+    const newPods = pods
+      .all()
+      .filter((p) => p.metadata?.labels?.['kubevirt.io/created-by'] === after.metadata.uid);
     expect(newPods).toHaveLength(1);
     expect(newPods[0]!.metadata!.name).not.toBe(oldPods[0]!.metadata!.name);
     const vm = await vms.until('state change requests consumed', (r) => {
@@ -181,17 +208,24 @@ describe('KubevirtSimulator: VM lifecycle', () => {
 
     // Halted: flipping an Always VM stops it.
     const plain = vmis.latest('plain')!;
-    const vm = (await custom.getNamespacedCustomObject({ ...kv(ns, 'virtualmachines'), name: 'plain' })) as VirtualMachine;
+    const vm = (await custom.getNamespacedCustomObject({
+      ...kv(ns, 'virtualmachines'),
+      name: 'plain',
+    })) as VirtualMachine;
     vm.spec.runStrategy = 'Halted';
     await custom.replaceNamespacedCustomObject({ ...kv(ns, 'virtualmachines'), name: 'plain', body: vm });
     await vmis.until('plain VMI gone', (r) => !r.latest('plain'));
     await vms.until('plain Stopped', (r) => r.latest('plain')?.status?.printableStatus === 'Stopped');
-    expect(pods.all().filter((p) => p.metadata?.labels?.['kubevirt.io/created-by'] === plain.metadata.uid)).toEqual([]);
+    expect(
+      pods.all().filter((p) => p.metadata?.labels?.['kubevirt.io/created-by'] === plain.metadata.uid),
+    ).toEqual([]);
   });
 
   it('restarts a VMI whose launcher pod is deleted (runStrategy Always)', async () => {
     const before = vmis.latest('alpha')!;
-    const pod = pods.all().find((p) => p.metadata?.labels?.['kubevirt.io/created-by'] === before.metadata.uid)!;
+    const pod = pods
+      .all()
+      .find((p) => p.metadata?.labels?.['kubevirt.io/created-by'] === before.metadata.uid)!;
     await core.deleteNamespacedPod({ namespace: ns, name: pod.metadata!.name! });
     await vmis.until('VMI failed', (r) =>
       r.events.some((e) => e.obj.metadata.uid === before.metadata.uid && e.obj.status?.phase === 'Failed'),
@@ -209,8 +243,8 @@ describe('KubevirtSimulator: VM lifecycle', () => {
       r.all().every((p) => p.metadata?.labels?.['kubevirt.io/created-by'] !== vmi.metadata.uid),
     );
     const stored = await custom.listNamespacedCustomObject({ ...kv(ns, 'virtualmachineinstances') });
-    expect((stored as { items: unknown[] }).items.map((i) => (i as VirtualMachineInstance).metadata.name)).not.toContain(
-      'alpha',
-    );
+    expect(
+      (stored as { items: unknown[] }).items.map((i) => (i as VirtualMachineInstance).metadata.name),
+    ).not.toContain('alpha');
   });
 });

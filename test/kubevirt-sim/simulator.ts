@@ -160,6 +160,8 @@ export class KubevirtSimulator {
   private vmims!: Informer<VirtualMachineInstanceMigration>;
   private queue!: KeyedQueue;
   private readonly stop$ = new AbortController();
+  /** Every migration this process has run (a stale cache read must not restart or fail one). */
+  private readonly migrationsSeen = new Set<string>();
   /** Migration flows by VMIM UID. */
   private readonly migrationFlows = new Map<string, Promise<void>>();
   /** The migration each VMI is in, by VMI key: a VMIM UID, or '' while an evacuation creates one. */
@@ -313,10 +315,7 @@ export class KubevirtSimulator {
    * deny, deny, or let the pod go). The evacuation controller then migrates marked VMIs.
    */
   async drainNode(name: string): Promise<DrainResult> {
-    await this.client.updateNode(name, (n) => {
-      if (n.spec?.unschedulable) return false;
-      n.spec = { ...n.spec, unschedulable: true };
-    });
+    await this.cordonNode(name);
     const result: DrainResult = { marked: [], evicted: [], denied: [] };
     const onNode = this.pods
       .list()
@@ -348,6 +347,14 @@ export class KubevirtSimulator {
       }
     }
     return result;
+  }
+
+  /** Marks a node unschedulable (`kubectl cordon`). */
+  async cordonNode(name: string): Promise<void> {
+    await this.client.updateNode(name, (n) => {
+      if (n.spec?.unschedulable) return false;
+      n.spec = { ...n.spec, unschedulable: true };
+    });
   }
 
   /** Marks a node schedulable again. */
@@ -395,6 +402,21 @@ export class KubevirtSimulator {
       };
       this.stop$.signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** A hook's promise, abandoned when the simulator stops (stop() must not hang on a held gate). */
+  private async unlessStopped<T>(p: Awaitable<T>): Promise<T> {
+    if (this.stop$.signal.aborted) throw new Stopped();
+    let onAbort = () => undefined as void;
+    const stopped = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new Stopped());
+      this.stop$.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([Promise.resolve(p), stopped]);
+    } finally {
+      this.stop$.signal.removeEventListener('abort', onAbort);
+    }
   }
 
   private step(): Promise<void> {
@@ -1003,7 +1025,7 @@ export class KubevirtSimulator {
       }
       return;
     }
-    if (this.migrationFlows.has(uid)) return;
+    if (this.migrationFlows.has(uid) || this.migrationsSeen.has(uid)) return;
     if (m.status?.phase) {
       // A migration in flight that this process did not start (left from another run): fail it.
       await this.setMigrationPhase(m, 'Failed', {
@@ -1014,6 +1036,7 @@ export class KubevirtSimulator {
       return;
     }
     const vmiKey = flowKey(m);
+    this.migrationsSeen.add(uid);
     const flow = this.migrate(m)
       .catch((e) => {
         if (!(e instanceof Stopped))
@@ -1039,6 +1062,12 @@ export class KubevirtSimulator {
       m.metadata.namespace!,
       m.metadata.name!,
       (v) => {
+        if (
+          v.metadata.uid !== m.metadata.uid ||
+          v.status?.phase === 'Succeeded' ||
+          v.status?.phase === 'Failed'
+        )
+          return false;
         const stamps: PhaseTransition<MigrationPhase>[] = v.status?.phaseTransitionTimestamps ?? [];
         v.status = {
           ...v.status,
@@ -1049,6 +1078,7 @@ export class KubevirtSimulator {
       },
       { status: true },
     );
+    this.log(`migration ${m.metadata.namespace}/${m.metadata.name} (${m.spec.vmiName}): ${phase}`);
     if (written) this.opts.hooks?.onMigrationPhase?.(phase, written);
   }
 
@@ -1143,7 +1173,9 @@ export class KubevirtSimulator {
       await this.step();
       targetPod = await this.client.core.createNamespacedPod({ namespace, body: launcherPod(vmi, m) });
       const targetKey = `${namespace}/${targetPod.metadata!.name}`;
-      await this.opts.hooks?.onTargetPodCreated?.({ migration: m, vmi, sourcePod, sourceNode, targetPod });
+      await this.unlessStopped(
+        this.opts.hooks?.onTargetPodCreated?.({ migration: m, vmi, sourcePod, sourceNode, targetPod }),
+      );
       await at('Scheduling');
 
       const ready = await this.waitFor(() => {
@@ -1289,6 +1321,20 @@ function mergeConditions(have: Condition[] | undefined, set: Condition[]): Condi
   return out;
 }
 
+/** Deep equality of JSON values, key order ignored (the API server returns maps sorted). */
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== undefined)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, x]) => [k, canonical(x)]),
+    );
+  }
+  return v;
 }

@@ -46,7 +46,7 @@ export class WatchRecorder<T extends KubernetesObject> {
   }
 
   /** Resolves with the first truthy value of `probe`, re-evaluated on every event. */
-  until<R>(what: string, probe: (r: this) => R | undefined | false, timeoutMs = 10_000): Promise<R> {
+  until<R>(what: string, probe: (r: this) => R | undefined | false, timeoutMs = 20_000): Promise<R> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const v = probe(this);
@@ -106,7 +106,9 @@ export function virtualMachine(namespace: string, name: string, shape: VmShape =
     kind: 'VirtualMachine',
     metadata: { name, namespace, labels: { 'kubevirt.io/vm': name } },
     spec: {
-      ...(shape.running !== undefined ? { running: shape.running } : { runStrategy: shape.runStrategy ?? 'Always' }),
+      ...(shape.running !== undefined
+        ? { running: shape.running }
+        : { runStrategy: shape.runStrategy ?? 'Always' }),
       template: {
         metadata: { labels: shape.labels ?? {}, annotations: shape.annotations ?? {} },
         spec,

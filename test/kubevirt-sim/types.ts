@@ -34,7 +34,10 @@ export interface Network {
 }
 
 export interface VmiSpec {
-  domain: { devices: { interfaces?: Interface[]; autoattachPodInterface?: boolean; [f: string]: unknown } };
+  domain: {
+    devices: { interfaces?: Interface[]; autoattachPodInterface?: boolean; [f: string]: unknown };
+    [f: string]: unknown;
+  };
   networks?: Network[];
   evictionStrategy?: EvictionStrategy;
   hostname?: string;
