@@ -154,4 +154,30 @@ describe('OvsdbClient reconnect', () => {
       process.kill(server.pid!, 'SIGCONT');
     }
   });
+
+  it('rebuilds from scratch when an update does not fit the cache', async () => {
+    await server.nbctl('ls-add', 'victim');
+    const victim = await waitFor(
+      'victim cached',
+      async () => client.cache.findOne('Logical_Switch', (s) => s.name === 'victim'),
+      5_000,
+      10,
+    );
+    // Simulate a cache that lost a row (a bug, or a missed update): the server's next modify of it
+    // cannot be applied, so the client must drop the session and take a full copy.
+    const columns = new Map([
+      ['Logical_Switch', new Map(Object.entries(client.schema!.tables.Logical_Switch!.columns))],
+    ]);
+    client.cache.apply(columns, { Logical_Switch: { [victim._uuid]: { delete: null } } });
+    expect(client.cache.get('Logical_Switch', victim._uuid)).toBeUndefined();
+
+    const before = resyncs.length;
+    const reason = new Promise<Error | undefined>((r) => client.once('disconnected', r));
+    await server.nbctl('set', 'Logical_Switch', 'victim', 'external_ids:touched=yes');
+    expect((await reason)?.name).toBe('CacheInconsistentError');
+    await waitFor('resync', async () => (resyncs.length > before ? true : undefined), 10_000, 10);
+    expect(resyncs.at(-1)!.resumed).toBe(false);
+    expect(client.cache.get('Logical_Switch', victim._uuid)?.external_ids).toEqual({ touched: 'yes' });
+    expect(normalise(client.cache.list('Logical_Switch'))).toEqual(await serverSwitches());
+  });
 });
