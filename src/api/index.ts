@@ -31,3 +31,4 @@ export {
   type RestoreResult,
 } from './crd-guard.js';
 export { NETWORK_BACKUP_ANNOTATION, backupPatch, readBackup, type NetworkBackup } from './backup.js';
+export { serviceCidrPolicy, SERVICE_CIDR_POLICY_NAME } from './admission-policy.js';
