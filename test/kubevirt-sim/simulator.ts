@@ -172,6 +172,8 @@ export class KubevirtSimulator {
   private readonly holdNextTarget = new Set<string>();
   private readonly evacuationBackoff = new Map<string, { until: number; delay: number }>();
   private readonly waiters = new Set<() => void>();
+  /** VMIs (by UID) whose launcher pod was created but not yet seen by the pod watch (KubeVirt's expectations). */
+  private readonly expectedLaunchers = new Set<string>();
   private started = false;
 
   /** Names of the simulated infra nodes. */
@@ -234,6 +236,8 @@ export class KubevirtSimulator {
       wake();
     });
     this.pods.onEvent((_t, pod) => {
+      const vmiUid = pod.metadata?.labels?.[Keys.createdBy];
+      if (vmiUid && !isMigrationTargetPod(pod)) this.expectedLaunchers.delete(vmiUid);
       this.queue.add(`pod:${keyOf(pod)}`);
       const owner = pod.metadata?.ownerReferences?.find((r) => r.kind === 'VirtualMachineInstance');
       if (owner) this.queue.add(`vmi:${pod.metadata!.namespace}/${owner.name}`);
@@ -763,12 +767,21 @@ export class KubevirtSimulator {
     }
   }
 
+  /** Creates the VMI's launcher pod unless one was created and its watch event is still on the way. */
   private async createLauncherPod(vmi: VirtualMachineInstance): Promise<void> {
-    await this.step();
-    await this.client.core.createNamespacedPod({
-      namespace: vmi.metadata.namespace!,
-      body: launcherPod(vmi),
-    });
+    const uid = vmi.metadata.uid!;
+    if (this.expectedLaunchers.has(uid)) return;
+    this.expectedLaunchers.add(uid);
+    try {
+      await this.step();
+      await this.client.core.createNamespacedPod({
+        namespace: vmi.metadata.namespace!,
+        body: launcherPod(vmi),
+      });
+    } catch (e) {
+      this.expectedLaunchers.delete(uid);
+      throw e;
+    }
   }
 
   private async failVmi(vmi: VirtualMachineInstance, reason: string): Promise<void> {
@@ -963,11 +976,21 @@ export class KubevirtSimulator {
         this.queue.addAfter(`pod:${key}`, 200);
         return;
       }
-      await this.client.core.createNamespacedPodBinding({
-        namespace,
-        name,
-        body: { apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { kind: 'Node', name: node } },
-      });
+      try {
+        await this.client.core.createNamespacedPodBinding({
+          namespace,
+          name,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Binding',
+            metadata: { name },
+            target: { kind: 'Node', name: node },
+          },
+        });
+      } catch (e) {
+        // Already bound: our cache lagged behind our own binding.
+        if ((e as { code?: number }).code !== 409) throw e;
+      }
       return;
     }
     if (pod.status?.phase === 'Running') return;
@@ -975,17 +998,22 @@ export class KubevirtSimulator {
     const node = pod.spec.nodeName;
     const ips = (await this.opts.network?.podIPs?.(pod, node)) ?? [];
     await this.writePodStatus(pod, (p) =>
-      runningPodStatus(p, metaTime(new Date()), this.nodeAddress(node) ?? '', ips),
+      p.status?.phase === 'Pending' && !p.metadata?.deletionTimestamp
+        ? runningPodStatus(p, metaTime(new Date()), this.nodeAddress(node) ?? '', ips)
+        : undefined,
     );
   }
 
-  private async writePodStatus(pod: V1Pod, status: (p: V1Pod) => V1Pod['status']): Promise<void> {
+  /** The kubelet's status write; `status` returns undefined to leave the pod as it is. */
+  private async writePodStatus(pod: V1Pod, status: (p: V1Pod) => V1Pod['status'] | undefined): Promise<void> {
     await this.client.updatePod(
       pod.metadata!.namespace!,
       pod.metadata!.name!,
       (p) => {
         if (p.metadata!.uid !== pod.metadata!.uid) return false;
-        p.status = status(p);
+        const next = status(p);
+        if (!next) return false;
+        p.status = next;
       },
       { status: true },
     );
