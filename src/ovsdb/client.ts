@@ -14,7 +14,14 @@ import {
   RpcError,
   type ServerError,
 } from './errors.js';
-import { OpBuilder, type DatabaseModel, type Operation, type TableName } from './ops.js';
+import {
+  OpBuilder,
+  type Condition,
+  type DatabaseModel,
+  type Operation,
+  type TableName,
+  type WireCondition,
+} from './ops.js';
 import { RpcConnection } from './rpc.js';
 import { columnType, parseSchema, type ColumnType, type DatabaseSchema, type TableSchema } from './schema.js';
 import { openStream, parseRemotes, type Remote, type TlsOptions } from './transport.js';
@@ -41,6 +48,12 @@ export interface OvsdbClientOptions<M> {
   remotes: string | string[];
   /** Tables to monitor into the cache; default every table of the model. */
   tables?: TableName<M>[];
+  /**
+   * Per table, monitor only rows matching these conditions (monitor_cond). Unlike a transaction's
+   * where, the clauses are alternatives: a row is cached when any one holds. Rows that stop
+   * matching leave the cache as if deleted.
+   */
+  conditions?: MonitorConditions<M>;
   /** external_ids keys to index per table, for `cache.byExternalId`. */
   indexes?: ExternalIdIndexes<M>;
   tls?: TlsOptions;
@@ -57,6 +70,8 @@ export interface OvsdbClientOptions<M> {
   waitForConnectionMs?: number;
   logger?: Logger;
 }
+
+export type MonitorConditions<M> = { [T in TableName<M>]?: Condition<M[T]>[] };
 
 export interface Resync {
   remote: string;
@@ -123,6 +138,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   private waiters: (() => void)[] = [];
   private running: Promise<void> | undefined;
   private tables: TableName<M>[];
+  private conditions: MonitorConditions<M>;
   private dataMonitor: DataMonitor | undefined;
   private monitorSeq = 0;
   /** Locks asked for (and not unlocked): each session asks for them again. */
@@ -137,6 +153,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     this.log = opts.logger ?? noopLogger;
     this.leaderOnly = opts.leaderOnly ?? this.remotes.length > 1;
     this.tables = opts.tables ?? (Object.keys(opts.model.tables) as TableName<M>[]);
+    this.conditions = opts.conditions ?? {};
   }
 
   /** Connects and waits for the first full cache sync; then keeps the session up until close(). */
@@ -196,12 +213,13 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   }
 
   /**
-   * Changes the monitored tables: cancels the session's monitor (monitor_cancel) and starts one for
-   * the new tables, replacing the cache in one step; rows of tables no longer monitored are dropped.
+   * Changes the monitored tables and conditions: cancels the session's monitor (monitor_cancel) and
+   * starts one for the new tables, replacing the cache in one step; rows no longer monitored are dropped.
    * Emits 'resynced'. Without a session, the next one monitors the new tables.
    */
-  async setTables(tables: TableName<M>[]): Promise<void> {
+  async setTables(tables: TableName<M>[], conditions: MonitorConditions<M> = {}): Promise<void> {
     this.tables = [...tables];
+    this.conditions = conditions;
     const rpc = this.rpc;
     if (!rpc || !this.serverSchema) return;
     const old = this.dataMonitor;
@@ -435,8 +453,15 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   }
 
   private async requestMonitor(rpc: RpcConnection, { id, columns }: DataMonitor): Promise<boolean> {
-    const requests: Record<string, { columns: string[] }[]> = {};
-    for (const [t, cols] of columns) requests[t] = [{ columns: [...cols.keys()] }];
+    const requests: Record<string, { columns: string[]; where?: WireCondition[] }[]> = {};
+    for (const [t, cols] of columns) {
+      const where = this.conditions[t as TableName<M>];
+      requests[t] = [
+        where
+          ? { columns: [...cols.keys()], where: this.ops.where(t as TableName<M>, where) }
+          : { columns: [...cols.keys()] },
+      ];
+    }
     if (this.sinceSupported !== false) {
       const since = this.synced && this.lastTxnId ? this.lastTxnId : ZERO_UUID;
       try {

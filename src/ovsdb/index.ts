@@ -1,7 +1,14 @@
 // OVSDB client (RFC 7047 plus ovsdb-server's monitor_cond, monitor_cond_since, update2/update3).
 // Build operations with `client.ops`, send them with `client.transact`, read from `client.cache`.
 export { OvsdbClient, insertedUuids } from './client.js';
-export type { Logger, OperationResult, OvsdbClientEvents, OvsdbClientOptions, Resync } from './client.js';
+export type {
+  Logger,
+  MonitorConditions,
+  OperationResult,
+  OvsdbClientEvents,
+  OvsdbClientOptions,
+  Resync,
+} from './client.js';
 export { DatabaseCache } from './cache.js';
 export type { ExternalIdIndexes, RowChange } from './cache.js';
 export { OpBuilder, byUuid } from './ops.js';

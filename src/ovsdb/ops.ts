@@ -30,7 +30,7 @@ export type Mutation<R> = {
   ];
 }[keyof R & string];
 
-type WireCondition = [string, ConditionFunction, unknown];
+export type WireCondition = [string, ConditionFunction, unknown];
 type WireMutation = [string, Mutator, unknown];
 
 export type Operation =
@@ -186,6 +186,11 @@ export class OpBuilder<M> {
       }
     }
     return out;
+  }
+
+  /** Conditions in wire form, as operations and monitor_cond requests take them. */
+  where<T extends TableName<M>>(table: T, where: Condition<M[T]>[]): WireCondition[] {
+    return this.encodeWhere(table, where);
   }
 
   private encodeWhere(table: string, where: readonly unknown[]): WireCondition[] {

@@ -353,4 +353,42 @@ describe('OvsdbClient against ovsdb-server', () => {
       await c.close();
     }
   });
+
+  it('monitors only rows matching a condition; rows enter and leave the cache as they match', async () => {
+    const mark = { 'capk-podnet/kind': 'port' };
+    const c = await OvsdbClient.connect({
+      model: nb.model,
+      remotes: server.remote,
+      tables: ['Logical_Switch_Port'],
+      conditions: { Logical_Switch_Port: [['external_ids', 'includes', mark]] },
+    });
+    try {
+      const names = () =>
+        c.cache
+          .list('Logical_Switch_Port')
+          .map((p) => p.name)
+          .sort();
+      await server.nbctl('ls-add', 'sw6', '--', 'lsp-add', 'sw6', 'ours', '--', 'lsp-add', 'sw6', 'theirs');
+      await server.nbctl('set', 'Logical_Switch_Port', 'ours', 'external_ids:capk-podnet/kind=port');
+      await waitFor('ours cached', async () => (names().includes('ours') ? true : undefined), 5_000, 10);
+      expect(names()).toEqual(['ours']);
+
+      await server.nbctl('set', 'Logical_Switch_Port', 'theirs', 'external_ids:capk-podnet/kind=port');
+      await waitFor('theirs enters', async () => (names().includes('theirs') ? true : undefined), 5_000, 10);
+      await server.nbctl('remove', 'Logical_Switch_Port', 'ours', 'external_ids', 'capk-podnet/kind');
+      await waitFor('ours leaves', async () => (names().includes('ours') ? undefined : true), 5_000, 10);
+      expect(names()).toEqual(['theirs']);
+
+      // Clauses are alternatives: either name matches.
+      await c.setTables(['Logical_Switch_Port'], {
+        Logical_Switch_Port: [
+          ['name', '==', 'ours'],
+          ['name', '==', 'p1'],
+        ],
+      });
+      expect(names()).toEqual(['ours', 'p1']);
+    } finally {
+      await c.close();
+    }
+  });
 });
