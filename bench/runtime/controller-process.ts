@@ -1,13 +1,14 @@
 // The controller under benchmark, in its own process so its RSS is its own: a Manager with one
-// informer and a toy controller that writes each Widget's status (a realistic reconcile).
-// Reports per-reconcile latencies and peak RSS to the parent over IPC.
+// informer and a toy controller. In "read" mode a reconcile reads the cached object (the runtime's
+// own cost); in "write" mode it also writes the object's status with the patch helper (one PATCH,
+// as real controllers do, so the API server's speed shows). Reports to the parent over IPC.
 import {
-  loadConnection,
   Controller,
   Manager,
   PatchHelper,
   generationChanged,
   keyOf,
+  loadConnection,
   type KubeObject,
 } from '../../src/runtime/index.js';
 
@@ -21,9 +22,10 @@ const Widgets = {
 };
 const kc = await loadConnection(process.env.BENCH_KUBECONFIG!);
 const namespace = process.env.BENCH_NAMESPACE!;
-const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const epochMs = () => performance.timeOrigin + performance.now();
 
+let write = false;
 const writeToReconcile: number[] = [];
 const watchToReconcile: number[] = [];
 const received = new Map<string, number>();
@@ -38,7 +40,7 @@ const mgr = new Manager({ kubeConfig: kc, namespaces: [namespace] });
 const widgets = mgr.informer(Widgets);
 // Registered before the controller's handler: the moment the watch event reached the process.
 widgets.addHandler((e) => received.set(keyOf(e.object), epochMs()));
-mgr.add(
+const ctrl = mgr.add(
   new Controller({
     name: 'bench',
     for: Widgets,
@@ -49,24 +51,30 @@ mgr.add(
       const key = keyOf(req);
       const cached = widgets.get(req);
       if (!cached) return;
-      const writtenAt = Number(cached.metadata.annotations?.['bench/written-at']);
-      if (writtenAt) writeToReconcile.push(now - writtenAt);
       const got = received.get(key);
-      if (got) watchToReconcile.push(now - got);
+      if (got !== undefined) {
+        // Only the first reconcile after an event measures latency.
+        received.delete(key);
+        watchToReconcile.push(now - got);
+        const writtenAt = Number(cached.metadata.annotations?.['bench/written-at']);
+        if (writtenAt) writeToReconcile.push(now - writtenAt);
+      }
       reconciles++;
       firstAt ||= now;
       lastAt = now;
+      if (!write) return;
       const obj = structuredClone(cached) as KubeObject & { status?: Record<string, unknown> };
       const helper = new PatchHelper(mgr.client, Widgets, obj);
-      obj.status = { observed: true };
+      obj.status = { observed: (Number(obj.status?.observed) || 0) + 1 };
       await helper.patch(obj);
     },
   }),
 );
 
-process.on('message', (m: { cmd: string }) => {
+process.on('message', (m: { cmd: string; write?: boolean }) => {
   if (m.cmd === 'report') {
     sampleRss();
+    const mem = process.memoryUsage();
     process.send!({
       reconciles,
       firstAt,
@@ -74,15 +82,22 @@ process.on('message', (m: { cmd: string }) => {
       writeToReconcile: writeToReconcile.splice(0),
       watchToReconcile: watchToReconcile.splice(0),
       peakRss,
-      rss: process.memoryUsage().rss,
-      heapUsed: process.memoryUsage().heapUsed,
-      heapTotal: process.memoryUsage().heapTotal,
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      heapTotal: mem.heapTotal,
       cached: widgets.size,
     });
     // Each report covers the reconciles since the previous one.
     reconciles = 0;
     firstAt = 0;
     lastAt = 0;
+  } else if (m.cmd === 'mode') {
+    write = m.write ?? false;
+    process.send!({ ok: true });
+  } else if (m.cmd === 'enqueue-all') {
+    // Every cached key at once: the queue and workers at full speed.
+    for (const o of widgets.list()) ctrl.enqueue({ namespace: o.metadata.namespace, name: o.metadata.name });
+    process.send!({ ok: true });
   } else if (m.cmd === 'stop') {
     void mgr.stop().then(() => process.exit(0));
   }

@@ -2,6 +2,7 @@
 // at a paced create rate, reconcile throughput for a burst, and the controller's peak RSS with every
 // object cached. Each reconcile writes the object's status (one PATCH), as real controllers do.
 // Run: node --import tsx bench/runtime/main.ts [objects=5000] [paced=1000] [rate=100]
+// (BENCH_CONCURRENCY=16 workers by default.)
 // Uses CAPK_PODNET_BENCH_KUBECONFIG if set, else starts its own control plane.
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -95,43 +96,61 @@ async function main(): Promise<void> {
   const ns = await createTestNamespace(kc, 'bench-runtime');
   const client = new RestClient(kc);
   const child = fork(buildController(), {
+    execArgv: [], // plain node: no TypeScript loader in the measured process
     env: { ...process.env, BENCH_KUBECONFIG: kubeconfigPath, BENCH_NAMESPACE: ns },
   });
   try {
     await new Promise((r) => child.once('message', r));
+    const concurrency = process.env.BENCH_CONCURRENCY ?? '16';
     const create = (i: number) =>
       client.create(Widgets, {
         metadata: { name: `w-${i}`, namespace: ns, annotations: { 'bench/written-at': String(epochMs()) } },
         spec: { i },
       });
-    // 1. Paced: RATE creates per second, latency per object.
-    console.log(`paced: ${PACED} objects at ${RATE}/s`);
+    /** Collects reports until n reconciles were seen. */
+    const collect = async (n: number) => {
+      const out = { w: [] as number[], x: [] as number[], n: 0, first: 0, last: 0 };
+      while (out.n < n) {
+        const r = await ask(child, 'report');
+        out.w.push(...r.writeToReconcile);
+        out.x.push(...r.watchToReconcile);
+        out.n += r.reconciles;
+        if (r.reconciles) {
+          out.first ||= r.firstAt;
+          out.last = r.lastAt;
+        }
+        if (out.n < n) await sleep(100);
+      }
+      return out;
+    };
+    const mode = async (write: boolean) => {
+      await new Promise((r) => {
+        child.once('message', r);
+        child.send({ cmd: 'mode', write });
+      });
+    };
+
+    // 1. Paced creates, read-only reconciles: the runtime's own latency.
+    await mode(false);
+    console.log(`paced: ${PACED} creates at ${RATE}/s, ${concurrency} workers, reconcile reads the cache`);
     const inflight: Promise<unknown>[] = [];
     const start = performance.now();
     for (let i = 0; i < PACED; i++) {
-      const due = start + (i * 1000) / RATE;
-      const wait = due - performance.now();
+      const wait = start + (i * 1000) / RATE - performance.now();
       if (wait > 0) await sleep(wait);
       inflight.push(create(i));
     }
     await Promise.all(inflight);
     const achieved = PACED / ((performance.now() - start) / 1000);
-    const lat = { w: [] as number[], x: [] as number[], n: 0 };
-    while (lat.n < PACED) {
-      const r = await ask(child, 'report');
-      lat.w.push(...r.writeToReconcile);
-      lat.x.push(...r.watchToReconcile);
-      lat.n += r.reconciles;
-      if (lat.n < PACED) await sleep(200);
-    }
+    const paced = await collect(PACED);
     console.log(`  create rate achieved: ${achieved.toFixed(0)}/s`);
-    console.log(`  watch event → reconcile start: ${pct(lat.x)}`);
-    console.log(`  object write → reconcile start: ${pct(lat.w)}`);
+    console.log(`  watch event → reconcile start: ${pct(paced.x)}`);
+    console.log(`  object write → reconcile start: ${pct(paced.w)}`);
 
-    // 2. Burst: the rest as fast as 16 writers go; throughput from first to last reconcile.
-    const burst = OBJECTS - PACED;
-    if (burst > 0) {
-      console.log(`burst: ${burst} objects, 16 concurrent writers`);
+    // 2. The rest as fast as 16 writers go (fills the cache to OBJECTS).
+    const rest = OBJECTS - PACED;
+    if (rest > 0) {
+      console.log(`bulk: ${rest} creates, 16 concurrent writers`);
       const t0 = performance.now();
       let next = PACED;
       await Promise.all(
@@ -139,27 +158,28 @@ async function main(): Promise<void> {
           while (next < OBJECTS) await create(next++);
         }),
       );
-      const createSecs = (performance.now() - t0) / 1000;
-      let first = 0;
-      let last = 0;
-      let n = 0;
-      const w: number[] = [];
-      while (n < burst) {
-        await sleep(200);
-        const rep = await ask(child, 'report');
-        if (rep.reconciles) {
-          first ||= rep.firstAt;
-          last = rep.lastAt;
-          n += rep.reconciles;
-          w.push(...rep.writeToReconcile);
-        }
-      }
-      console.log(`  creates: ${(burst / createSecs).toFixed(0)}/s (API server bound)`);
-      console.log(
-        `  reconciles: ${n} in ${((last - first) / 1000).toFixed(2)} s = ${(n / ((last - first) / 1000)).toFixed(0)}/s (each with a status PATCH)`,
-      );
-      console.log(`  object write → reconcile start under burst: ${pct(w)}`);
+      const secs = (performance.now() - t0) / 1000;
+      const bulk = await collect(rest);
+      console.log(`  creates: ${(rest / secs).toFixed(0)}/s (the API server's pace)`);
+      console.log(`  watch event → reconcile start: ${pct(bulk.x)}`);
+      console.log(`  object write → reconcile start: ${pct(bulk.w)}`);
     }
+
+    // 3. Throughput: every cached key enqueued at once, read-only and then with a status PATCH each.
+    for (const write of [false, true]) {
+      await mode(write);
+      await ask(child, 'report');
+      await new Promise((r) => {
+        child.once('message', r);
+        child.send({ cmd: 'enqueue-all' });
+      });
+      const t = await collect(OBJECTS);
+      const secs = (t.last - t.first) / 1000;
+      console.log(
+        `throughput, ${write ? 'status PATCH per reconcile' : 'read-only reconcile'}: ${t.n} reconciles in ${secs.toFixed(2)} s = ${(t.n / secs).toFixed(0)}/s`,
+      );
+    }
+
     await sleep(1000);
     const fin = await ask(child, 'report');
     console.log(
