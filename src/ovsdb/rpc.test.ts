@@ -82,8 +82,8 @@ describe('RpcConnection', () => {
       const m = JSON.parse(d.toString()) as { id: number; params: unknown[] };
       p.write(JSON.stringify({ id: m.id, result: m.params, error: null }));
     });
-    rpc.startKeepalive(50);
-    await new Promise((r) => setTimeout(r, 400));
+    rpc.startKeepalive(100);
+    await new Promise((r) => setTimeout(r, 500));
     expect(rpc.isClosed).toBe(false);
   });
 });

@@ -67,7 +67,12 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
         // Anything heard since the probe went out proves the peer alive, not just the echo reply.
         if (outstanding !== undefined && this.lastHeard >= outstanding) outstanding = undefined;
         if (outstanding !== undefined && now - outstanding >= intervalMs) {
-          this.close(new Error(`no reply to inactivity probe within ${intervalMs} ms`));
+          // After an event-loop stall the reply may be waiting in the socket: let I/O run first.
+          const sent = outstanding;
+          setImmediate(() => {
+            if (this.lastHeard < sent)
+              this.close(new Error(`no reply to inactivity probe within ${intervalMs} ms`));
+          });
           return;
         }
         if (outstanding === undefined && quiet >= intervalMs) {
