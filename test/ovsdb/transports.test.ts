@@ -66,7 +66,7 @@ describe('OvsdbClient transports', () => {
       model: nb.model,
       remotes: `ssl:127.0.0.1:${server.sslPort}`,
       tls: { privateKey: t.strangerKey, certificate: t.strangerCert, caCert: t.caCert },
-      waitForConnectionMs: 1_500,
+      waitForConnectionMs: 3_000,
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotConnectedError);
     // TLS 1.3 checks the client's certificate after the handshake: the server drops the session.
@@ -85,7 +85,7 @@ describe('OvsdbClient transports', () => {
         certificate: t.clientCert,
         caCert: t.strangerCert.replace('stranger.crt', 'otherca.crt'),
       },
-      waitForConnectionMs: 1_500,
+      waitForConnectionMs: 3_000,
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotConnectedError);
     expect((err as Error).message).toMatch(/certificate/i);
