@@ -241,10 +241,12 @@ export class Informer<T extends KubeObject = KubeObject> {
       res.on('data', (chunk: string) => {
         arm();
         buf += chunk;
+        // Lines are cut by index and the remainder sliced once: a chunk may hold many events.
+        let from = 0;
         let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
+        while ((nl = buf.indexOf('\n', from)) >= 0) {
+          const line = buf.slice(from, nl).trim();
+          from = nl + 1;
           if (!line) continue;
           try {
             const newRv = this.onWatchLine(line);
@@ -257,6 +259,7 @@ export class Informer<T extends KubeObject = KubeObject> {
             return;
           }
         }
+        buf = buf.slice(from);
       });
       res.on('end', () => finish());
       res.on('close', () => finish());

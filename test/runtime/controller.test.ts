@@ -1,6 +1,8 @@
 // A toy controller on the runtime against the real API server: call counts, backoff and requeue
 // timings, terminal errors, writes of an unchanged world, probes and metrics.
+import { Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
+import winston from 'winston';
 import {
   Controller,
   Manager,
@@ -237,4 +239,50 @@ test('graceful stop drains in-flight reconciles and starts no new ones', async (
   await mgr.stop();
   expect(finished).toBe(started);
   expect(started).toBe(1);
+});
+
+test('each reconcile logs with controller, object and its own reconcileId', async () => {
+  const ns = await createTestNamespace(kc, 'rt-log');
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const logger = winston.createLogger({
+    format: winston.format.json(),
+    transports: [new winston.transports.Stream({ stream: sink })],
+  });
+  const mgr = new Manager({ kubeConfig: kc, namespaces: [ns], logger });
+  let n = 0;
+  mgr.add(
+    new Controller({
+      name: 'logging',
+      for: Widgets,
+      reconcile: async (_req, ctx) => {
+        ctx.log.info('reconciling');
+        if (++n === 1) throw new Error('first attempt fails');
+      },
+    }),
+  );
+  await mgr.start();
+  try {
+    await createWidgets(ns, ['x']);
+    await eventually('two reconciles', () =>
+      lines.filter((l) => l.message === 'reconciling').length >= 2 ? true : undefined,
+    );
+    const recs = lines.filter((l) => l.message === 'reconciling');
+    for (const l of recs) expect(l).toMatchObject({ controller: 'logging', namespace: ns, name: 'x' });
+    expect(recs[0]!.reconcileId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(recs[0]!.reconcileId).not.toBe(recs[1]!.reconcileId);
+    const failed = lines.find((l) => l.message === 'reconcile failed, will retry');
+    expect(failed).toMatchObject({
+      reconcileId: recs[0]!.reconcileId,
+      error: 'first attempt fails',
+      level: 'error',
+    });
+  } finally {
+    await mgr.stop();
+  }
 });
