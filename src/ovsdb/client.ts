@@ -141,6 +141,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   private conditions: MonitorConditions<M>;
   private dataMonitor: DataMonitor | undefined;
   private monitorSeq = 0;
+  private monitorSignature: string | undefined;
   /** Locks asked for (and not unlocked): each session asks for them again. */
   private readonly wantedLocks = new Set<string>();
   private readonly heldLocks = new Set<string>();
@@ -463,7 +464,11 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
       ];
     }
     if (this.sinceSupported !== false) {
-      const since = this.synced && this.lastTxnId ? this.lastTxnId : ZERO_UUID;
+      // A resume only makes sense for the same monitor: same tables, columns and conditions.
+      const signature = JSON.stringify([...columns].map(([t, c]) => [t, [...c.keys()], requests[t]]));
+      const sameMonitor = signature === this.monitorSignature;
+      this.monitorSignature = signature;
+      const since = this.synced && this.lastTxnId && sameMonitor ? this.lastTxnId : ZERO_UUID;
       try {
         const reply = await rpc.request('monitor_cond_since', [this.database, id, requests, since]);
         this.sinceSupported = true;
