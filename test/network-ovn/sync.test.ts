@@ -309,6 +309,37 @@ describe('OVN driver: sync against a real NB', () => {
     await driver.sweep(new Set());
   });
 
+  it('with a writer lock, only the holder writes; the other names the failed assert', async () => {
+    const holder = await started({ writerLock: 'capk_podnet' });
+    const standby = await started({ writerLock: 'capk_podnet', maxAttempts: 2 });
+    try {
+      const spec = vm(clusterA, 60, 'node-b');
+      const err = await standby.ensureVm(spec).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as OvnSyncError).reason).toBe('NotLockHolder');
+      expect((err as Error).message).toMatch(/assert/);
+      expect(await owned('Logical_Switch_Port', 'capk-podnet/machine', 'tenant-a/worker-60')).toEqual([]);
+      expect((await holder.ensureVm(spec)).programmed).toBe(true);
+      // The holder goes away: the standby gets the lock and takes over (once its cache has the rows).
+      await waitFor(
+        'standby cache',
+        async () =>
+          standby.nb.cache.byExternalId('Logical_Switch_Port', 'capk-podnet/machine', 'tenant-a/worker-60')
+            .length || undefined,
+        5_000,
+        10,
+      );
+      await holder.stop();
+      expect((await standby.removeVm(spec.machine)) === undefined).toBe(true);
+      expect(await owned('Logical_Switch_Port', 'capk-podnet/machine', 'tenant-a/worker-60')).toEqual([]);
+    } finally {
+      await holder.stop();
+      await standby.stop();
+    }
+  });
+
   it('reports a failed transaction with the operation named, and writes nothing', async () => {
     // ovsdb-server rejects a policy priority above 32767: the insert fails, the transaction with it.
     const bad = await started({ northPolicyPriority: 40_000 });

@@ -48,6 +48,12 @@ export interface OvnDriverOptions {
   waitForConnectionMs?: number;
   /** Client reconnect backoff. */
   backoff?: { initialMs: number; maxMs: number };
+  /**
+   * An OVSDB lock this driver takes on start; every transaction asserts it, so that of several
+   * replicas (or a stale one after a leader change) only the holder writes. An <id>
+   * (`[A-Za-z_][A-Za-z0-9_]*`), e.g. `capk_podnet`. Off by default.
+   */
+  writerLock?: string;
   logger?: Logger;
   /** Called after each committed sync: compose + diff time, transaction time (commit and cache). */
   onSync?(t: SyncTiming): void;
@@ -72,6 +78,7 @@ export interface OvnDriverConfig {
   maxAttempts: number;
   waitForConnectionMs: number;
   backoff: { initialMs: number; maxMs: number };
+  writerLock?: string;
   logger?: Logger;
   onSync?(t: SyncTiming): void;
 }
@@ -104,6 +111,12 @@ export function resolveConfig(o: OvnDriverOptions): OvnDriverConfig {
     waitForConnectionMs: o.waitForConnectionMs ?? 10_000,
     backoff: o.backoff ?? { initialMs: 100, maxMs: 2_000 },
   };
+  if (o.writerLock !== undefined) {
+    // RFC 7047 lock names are <id>s.
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(o.writerLock))
+      throw new Error(`writerLock "${o.writerLock}" is not an <id>`);
+    cfg.writerLock = o.writerLock;
+  }
   if (o.logger) cfg.logger = o.logger;
   if (o.onSync) cfg.onSync = o.onSync;
   return cfg;

@@ -63,6 +63,13 @@ export class OvnSyncError extends Error {
   }
 }
 
+/** NotLockHolder when the writer lock's assert failed, else TransactionFailed; the cause names the op. */
+function syncError(key: string, e: unknown): OvnSyncError {
+  const reason =
+    e instanceof OvsdbOperationError && e.op.op === 'assert' ? 'NotLockHolder' : 'TransactionFailed';
+  return new OvnSyncError(reason, key, (e as Error).message, { cause: e });
+}
+
 export interface OvnDriverStats {
   /** NB transactions committed. */
   transactions: number;
@@ -132,6 +139,8 @@ export class OvnDriver implements NetworkDriver {
       }
       if (this.toRestore.size) this.scheduleRestore();
     });
+    // Queued behind another holder is fine: transactions fail their assert until 'locked'.
+    if (this.config.writerLock) await client.lock(this.config.writerLock);
     client.on('resynced', () => {
       // After a reconnect the cache is the server's again: re-diff everything we keep.
       this.stats.resyncs++;
@@ -191,8 +200,7 @@ export class OvnDriver implements NetworkDriver {
           await this.commit(d.ops, 'egress');
           return d.ops.filter((o) => o.op === 'mutate').length;
         } catch (e) {
-          if (!(await this.retryable(e, attempt)))
-            throw new OvnSyncError('TransactionFailed', 'egress', (e as Error).message, { cause: e });
+          if (!(await this.retryable(e, attempt))) throw syncError('egress', e);
         }
       }
     });
@@ -210,8 +218,7 @@ export class OvnDriver implements NetworkDriver {
           await this.commit(d.ops, 'gateway');
           return;
         } catch (e) {
-          if (!(await this.retryable(e, attempt)))
-            throw new OvnSyncError('TransactionFailed', 'gateway', (e as Error).message, { cause: e });
+          if (!(await this.retryable(e, attempt))) throw syncError('gateway', e);
         }
       }
     });
@@ -314,8 +321,7 @@ export class OvnDriver implements NetworkDriver {
           });
         } catch (e) {
           if (await this.retryable(e, attempt)) continue;
-          const op = e instanceof OvsdbOperationError ? e.message : (e as Error).message;
-          throw new OvnSyncError('TransactionFailed', key, op, { cause: e });
+          throw syncError(key, e);
         }
       }
       return spec
@@ -361,7 +367,12 @@ export class OvnDriver implements NetworkDriver {
 
   private async commit(ops: Operation[], key: string): Promise<void> {
     const client = this.nb;
-    const all = [...ops, client.ops.comment(`capk-podnet: ${key}`)];
+    const lock = this.config.writerLock;
+    const all = [
+      ...(lock ? [client.ops.assert(lock)] : []),
+      ...ops,
+      client.ops.comment(`capk-podnet: ${key}`),
+    ];
     const results = await client.transact(all);
     this.stats.transactions++;
     // ovsdb-server sends the monitor update before the reply; make sure, so that the next diff
@@ -424,11 +435,32 @@ export class OvnDriver implements NetworkDriver {
       await sleep(5 * attempt);
       return true;
     }
+    if (e instanceof OvsdbOperationError && e.op.op === 'assert') {
+      // Not (or no longer) the lock holder, e.g. just after a reconnect: wait briefly for the grant.
+      return this.awaitLock(this.config.writerLock!, 1_000);
+    }
     if (e instanceof ConnectionLostError || e instanceof NotConnectedError) {
       this.stats.reconnectRetries++;
       return true;
     }
     return false;
+  }
+
+  private awaitLock(name: string, timeoutMs: number): Promise<boolean> {
+    const client = this.nb;
+    if (client.hasLock(name)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const onLocked = (n: string) => {
+        if (n === name) done(true);
+      };
+      function done(v: boolean) {
+        clearTimeout(timer);
+        client.off('locked', onLocked);
+        resolve(v);
+      }
+      client.on('locked', onLocked);
+    });
   }
 
   private neighbourGone(b: nb.StaticMACBinding): void {
