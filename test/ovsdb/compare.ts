@@ -2,6 +2,7 @@
 // with the server's schema, to compare against the client's cache.
 import { decodeValue, type Value } from '../../src/ovsdb/data.js';
 import { columnType, type DatabaseSchema } from '../../src/ovsdb/schema.js';
+import { execFileAsync } from '../env/processes.js';
 
 export async function listViaNbctl(
   nbctl: (...args: string[]) => Promise<string>,
@@ -21,6 +22,29 @@ export async function listViaNbctl(
       const type = columnType(t, col);
       if (type) row[col] = decodeValue(type, values[i]);
     });
+    rows.set(row._uuid as string, row);
+  }
+  return rows;
+}
+
+/** Reads a table with `ovsdb-client query` (no IDL in between), decoded with the server's schema. */
+export async function selectViaOvsdbClient(
+  remote: string,
+  schema: DatabaseSchema,
+  table: string,
+): Promise<Map<string, Record<string, Value>>> {
+  const query = JSON.stringify([schema.name, { op: 'select', table, where: [] }]);
+  const { stdout } = await execFileAsync('ovsdb-client', ['query', remote, query]);
+  const [result] = JSON.parse(stdout) as [{ rows: Record<string, unknown>[] }];
+  const t = schema.tables[table];
+  if (!t) throw new Error(`no table ${table}`);
+  const rows = new Map<string, Record<string, Value>>();
+  for (const wire of result.rows) {
+    const row: Record<string, Value> = {};
+    for (const [col, v] of Object.entries(wire)) {
+      const type = columnType(t, col);
+      if (type && col !== '_version') row[col] = decodeValue(type, v);
+    }
     rows.set(row._uuid as string, row);
   }
   return rows;

@@ -82,6 +82,8 @@ export interface StandaloneOptions {
   tls?: boolean;
   /** Also listen where NB_Global.connections says (ovn-nbctl set-connection), as OVN deployments do. */
   remotesFromDb?: boolean;
+  /** Schema file to create the database from; default OVN's NB schema. */
+  schema?: string;
 }
 
 /** One standalone ovsdb-server with the NB schema. */
@@ -97,7 +99,7 @@ export class StandaloneServer {
   static async start(opts: StandaloneOptions = {}): Promise<StandaloneServer> {
     const s = new StandaloneServer(mkdtempSync(join(tmpdir(), 'capk-podnet-ovsdb-')));
     try {
-      await run('ovsdb-tool', ['create', s.dbFile, NB_SCHEMA]);
+      await run('ovsdb-tool', ['create', s.dbFile, opts.schema ?? NB_SCHEMA]);
       if (opts.tcp) s.tcpPort = await freePort();
       s.remotesFromDb = opts.remotesFromDb ?? false;
       if (opts.tls) {
@@ -128,6 +130,11 @@ export class StandaloneServer {
 
   async nbctl(...args: string[]): Promise<string> {
     return run('ovn-nbctl', [`--db=${this.remote}`, ...args], toolEnv(this.dir));
+  }
+
+  /** Converts the live database to another schema (ovsdb-client convert), as an OVN upgrade does. */
+  async convert(schemaFile: string): Promise<void> {
+    await run('ovsdb-client', ['convert', this.remote, schemaFile]);
   }
 
   /** Runs a transaction on the database file directly; only while the server is stopped. */
