@@ -17,7 +17,10 @@ let client: RestClient;
 const ns = 'default';
 
 beforeAll(async () => {
-  cp = await KubeControlPlane.start();
+  // Watches served from etcd and compacted each second, so a stale resourceVersion meets 410 Gone.
+  cp = await KubeControlPlane.start({
+    extraApiServerArgs: ['--watch-cache=false', '--etcd-compaction-interval=1s'],
+  });
   kc = new k8s.KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   client = new RestClient(kc);
@@ -104,8 +107,11 @@ test('survives an API server restart mid-watch without missing a change', async 
 }, 120_000);
 
 /** A TCP relay to the API server whose current connections can be frozen (bytes silently dropped). */
-async function freezableRelay(target: number): Promise<{ port: number; freeze(): void; close(): void }> {
-  const port = await freePort();
+async function freezableRelay(
+  target: number,
+  fixedPort?: number,
+): Promise<{ port: number; freeze(): void; close(): void }> {
+  const port = fixedPort ?? (await freePort());
   const live = new Set<{ frozen: boolean; a: Socket; b: Socket }>();
   const server: Server = createServer((a) => {
     const b = connect(target, '127.0.0.1');
@@ -132,17 +138,22 @@ async function freezableRelay(target: number): Promise<{ port: number; freeze():
   };
 }
 
-test('a watch gone silent (frozen connection, no error) is detected and restarted', async () => {
-  const relay = await freezableRelay(cp.apiPort);
+/** A kubeconfig for the API server through the relay. */
+function relayKubeConfig(port: number): k8s.KubeConfig {
   const cfg = JSON.parse(readFileSync(cp.kubeconfigPath, 'utf8')) as {
     clusters: { cluster: { server: string } }[];
   };
-  cfg.clusters[0]!.cluster.server = `https://127.0.0.1:${relay.port}`;
-  const path = `${cp.dir}/kubeconfig-relay`;
+  cfg.clusters[0]!.cluster.server = `https://127.0.0.1:${port}`;
+  const path = `${cp.dir}/kubeconfig-relay-${port}`;
   writeFileSync(path, JSON.stringify(cfg));
   const rkc = new k8s.KubeConfig();
   rkc.loadFromFile(path);
-  const rclient = new RestClient(rkc);
+  return rkc;
+}
+
+test('a watch gone silent (frozen connection, no error) is detected and restarted', async () => {
+  const relay = await freezableRelay(cp.apiPort);
+  const rclient = new RestClient(relayKubeConfig(relay.port));
   const inf = new Informer<Widget>(rclient, {
     resource: Widgets,
     namespaces: [ns],
@@ -160,4 +171,38 @@ test('a watch gone silent (frozen connection, no error) is detected and restarte
   await inf.stop();
   rclient.close();
   relay.close();
+}, 60_000);
+
+test('a resourceVersion compacted away (410 Gone) makes it relist and replay the difference', async () => {
+  const relay = await freezableRelay(cp.apiPort);
+  const rclient = new RestClient(relayKubeConfig(relay.port));
+  for (const n of ['g1', 'g2'])
+    await client.create(Widgets, { metadata: { name: n, namespace: ns }, spec: { n: 0 } });
+  const inf = new Informer<Widget>(rclient, {
+    resource: Widgets,
+    namespaces: [ns],
+    silenceMs: 30_000,
+    retryBaseMs: 50,
+    retryMaxMs: 200,
+  });
+  const events: InformerEvent<Widget>[] = [];
+  inf.addHandler((e) => events.push(e));
+  inf.start();
+  await inf.waitForSync();
+  // While its watch is cut off, the world moves on and etcd compacts the informer's revision away.
+  relay.freeze();
+  await client.patch(Widgets, 'g1', ns, { spec: { n: 1 } });
+  await client.delete(Widgets, 'g2', ns);
+  await client.create(Widgets, { metadata: { name: 'g3', namespace: ns }, spec: { n: 3 } });
+  await new Promise((r) => setTimeout(r, 3_000)); // more than two compaction intervals
+  relay.close(); // the watch connection breaks; resuming from its resourceVersion meets 410
+  const relay2 = await freezableRelay(cp.apiPort, relay.port);
+  await eventually('relisted', () => (inf.restarts.gone >= 1 ? true : undefined), 20_000);
+  await expectCacheMatchesServer(inf);
+  expect(inf.get({ namespace: ns, name: 'g1' })?.spec?.n).toBe(1);
+  expect(events.some((e) => e.type === 'delete' && e.object.metadata.name === 'g2')).toBe(true);
+  expect(events.some((e) => e.type === 'add' && e.object.metadata.name === 'g3')).toBe(true);
+  await inf.stop();
+  rclient.close();
+  relay2.close();
 }, 60_000);
