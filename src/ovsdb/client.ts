@@ -112,6 +112,8 @@ const SERVER_DATABASE_COLUMNS: Map<string, ColumnType> = new Map([
   ['leader', { key: { type: 'boolean' }, min: 1, max: 1 }],
 ]);
 
+const SERVER_MONITORED: MonitoredColumns = new Map([['Database', SERVER_DATABASE_COLUMNS]]);
+
 const noopLogger: Logger = { debug() {}, info() {}, warn() {} };
 
 class NotLeaderError extends OvsdbError {
@@ -141,6 +143,8 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   private conditions: MonitorConditions<M>;
   private dataMonitor: DataMonitor | undefined;
   private monitorSeq = 0;
+  /** This session's row of _Server.Database for our database: model, connected, leader. */
+  private readonly serverDb = new DatabaseCache<{ Database: Record<string, Value> }>();
   private monitorSignature: string | undefined;
   /** Locks asked for (and not unlocked): each session asks for them again. */
   private readonly wantedLocks = new Set<string>();
@@ -372,7 +376,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
     const rpc = new RpcConnection(socket, remote.text);
     this.starting = rpc;
     let serverQueued: unknown[] | undefined = [];
-    this.serverDb = undefined;
+    this.serverDb.replace(DatabaseCache.decodeSnapshot(SERVER_MONITORED, {}));
     this.dataMonitor = undefined;
     rpc.on('notification', (method, params) => {
       if (method === 'locked' || method === 'stolen') {
@@ -531,27 +535,20 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
         Database: [{ columns: [...SERVER_DATABASE_COLUMNS.keys()], where: [['name', '==', this.database]] }],
       },
     ]);
-    const reply = parseReply(tableUpdates2, 'monitor_cond _Server', json);
-    this.serverDb = DatabaseCache.decodeSnapshot(new Map([['Database', SERVER_DATABASE_COLUMNS]]), reply).get(
-      'Database',
+    this.serverDb.replace(
+      DatabaseCache.decodeSnapshot(SERVER_MONITORED, parseReply(tableUpdates2, 'monitor_cond _Server', json)),
     );
     const why = this.leadershipProblem();
     if (why) throw new NotLeaderError(`${rpc.remote}: ${why}`);
   }
 
-  private serverDb: Map<string, Readonly<Record<string, Value>>> | undefined;
-
   private onServerUpdate(rpc: RpcConnection, json: unknown): void {
-    const cache = new DatabaseCache<{ Database: Record<string, Value> }>();
-    cache.replace(new Map([['Database', this.serverDb ?? new Map()]]));
-    const cols: MonitoredColumns = new Map([['Database', SERVER_DATABASE_COLUMNS]]);
     try {
-      cache.apply(cols, parseReply(tableUpdates2, 'update2 _Server', json));
+      this.serverDb.apply(SERVER_MONITORED, parseReply(tableUpdates2, 'update2 _Server', json));
     } catch (e) {
       rpc.close(e as Error);
       return;
     }
-    this.serverDb = new Map(cache.list('Database').map((r) => [r._uuid as string, r]));
     const why = this.leadershipProblem();
     if (why) {
       this.log.info('ovsdb leadership moved, reconnecting', { remote: rpc.remote, why });
@@ -560,7 +557,7 @@ export class OvsdbClient<M> extends EventEmitter<OvsdbClientEvents<M>> {
   }
 
   private leadershipProblem(): string | undefined {
-    const row = [...(this.serverDb?.values() ?? [])][0];
+    const row = this.serverDb.list('Database')[0];
     if (!row) return `server has no database ${this.database}`;
     if (row.model !== 'clustered') return undefined;
     if (!row.connected) return 'member is not connected to its cluster';
