@@ -32,3 +32,4 @@ export {
 } from './crd-guard.js';
 export { NETWORK_BACKUP_ANNOTATION, backupPatch, readBackup, type NetworkBackup } from './backup.js';
 export { serviceCidrPolicy, SERVICE_CIDR_POLICY_NAME } from './admission-policy.js';
+export { startCrdGuard, type CrdGuardLoop, type GuardRun } from './crd-guard-loop.js';

@@ -8,11 +8,13 @@ import { parseAllDocuments } from 'yaml';
 import { kubeJson, KubeApiError, resourcePath } from '../../src/api/kube-json.js';
 import { CAPK_CRDS, CAPK_GROUP, networkSchemaDrift, type CapkKind } from '../../src/api/crd-merge.js';
 import { ensureNetworkSchema, guardNetworkSchema, inspectNetworkSchema } from '../../src/api/crd-guard.js';
+import { startCrdGuard, type GuardRun } from '../../src/api/crd-guard-loop.js';
 import { backupPatch, NETWORK_BACKUP_ANNOTATION } from '../../src/api/backup.js';
 import { goModuleDir, CAPK_MODULE, CAPK_VERSION } from '../../hack/crdgen/upstream.js';
 import { KubeControlPlane } from '../env/kube-control-plane.js';
 import { createTestNamespace, testKubeConfig } from '../env/kube.js';
 import { applyWireCrds, capkOriginalCrds, readCrd } from './crd-helpers.js';
+import { waitFor } from '../env/processes.js';
 
 type Obj = {
   apiVersion: string;
@@ -404,6 +406,36 @@ describe('upgrade safety: capk’s CRDs re-applied without the network schema', 
       'cluster.x-k8s.io/provider': 'kubevirt',
     });
   });
+});
+
+test('the guard loop restores the schema on its own when capk’s CRDs are re-applied', async () => {
+  const runs: GuardRun[] = [];
+  const errors: unknown[] = [];
+  const guard = await startCrdGuard(original, { onRun: (r) => runs.push(r), onError: (e) => errors.push(e) });
+  try {
+    await waitFor('first run', async () => (runs.length ? true : undefined), 30_000);
+    await applyWireCrds(original, capkOriginalCrds());
+    // A run reports after the restored schema is served and backups are applied.
+    await waitFor(
+      'a run that restored the schema',
+      async () => (runs.some((r) => r.crds.some((c) => c.action === 'restored')) ? true : undefined),
+      30_000,
+    );
+    expect((await inspectNetworkSchema(original)).map((s) => s.state)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    // Settled: its own writes trigger runs that write nothing.
+    const rv = async () =>
+      Promise.all(
+        capkOriginalCrds().map(
+          async (c) => (await readCrd(original, c.metadata.name)).metadata.resourceVersion,
+        ),
+      );
+    const settled = await rv();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await rv()).toEqual(settled);
+    expect(errors).toEqual([]);
+  } finally {
+    await guard.stop();
+  }
 });
 
 /** The new (network-less) schema is served a moment after the CRD update; reads prune by then. */
