@@ -1,7 +1,7 @@
 // Losing the server mid-use: the client reconnects with backoff and rebuilds its cache so that it
 // equals the server afterwards (rows changed while it was away included), transact waits for the
 // session or fails with NotConnectedError, and a hung server is detected by the inactivity probe.
-import { OvsdbClient, NotConnectedError, nb } from '../../src/ovsdb/index.js';
+import { ConnectionLostError, OvsdbClient, NotConnectedError, nb } from '../../src/ovsdb/index.js';
 import type { Resync } from '../../src/ovsdb/index.js';
 import { waitFor } from '../env/processes.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -139,6 +139,29 @@ describe('OvsdbClient reconnect', () => {
       10,
     );
     expect(normalise(client.cache.list('Logical_Switch'))).toEqual(await serverSwitches());
+  });
+
+  it('fails a transaction in flight when the session drops, saying its outcome is unknown', async () => {
+    // A wait the server cannot satisfy keeps the transaction pending on the server side.
+    const pending = client
+      .transact([
+        client.ops.wait('Logical_Switch', [['name', '==', 'no-such-switch']], {
+          columns: ['name'],
+          until: '!=',
+          rows: [],
+          timeoutMs: 60_000,
+        }),
+        client.ops.insert('Logical_Switch', { name: 'in-flight' }),
+      ])
+      .catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    await server.stopServer();
+    const err = await pending;
+    expect(err).toBeInstanceOf(ConnectionLostError);
+    expect((err as Error).message).toMatch(/reply to transact; its outcome is unknown/);
+    await server.startServer();
+    await waitFor('back', async () => (client.connected ? true : undefined), 10_000, 10);
+    expect(client.cache.findOne('Logical_Switch', (s) => s.name === 'in-flight')).toBeUndefined();
   });
 
   it('gives up connecting to a hung server in time, without leaving the session behind', async () => {
