@@ -60,6 +60,29 @@ describe('loadConfig', () => {
     expect(loadConfig(['--metrics-bind-address', '0'], {}).success).toBe(true);
   });
 
+  test('OVN NB address forms; ssl needs its certificates', () => {
+    expect(
+      loadConfig(['--network-driver', 'ovn', '--ovn-nb-address', 'unix:/run/ovn/ovnnb_db.sock'], {}).success,
+    ).toBe(true);
+    expect(loadConfig(['--network-driver', 'ovn', '--ovn-nb-address', '10.0.0.1:6641'], {}).success).toBe(
+      false,
+    );
+    expect(loadConfig(['--network-driver', 'ovn', '--ovn-nb-address', 'ssl:10.0.0.1:6641'], {}).success).toBe(
+      false,
+    );
+    const ok = loadConfig(
+      [
+        '--network-driver=ovn',
+        '--ovn-nb-address=ssl:10.0.0.1:6641',
+        '--ovn-nb-ca-file=/ca',
+        '--ovn-nb-cert-file=/c',
+        '--ovn-nb-key-file=/k',
+      ],
+      {},
+    );
+    expect(ok.success).toBe(true);
+  });
+
   test('names', () => {
     expect(flagName('leaderElectionNamespace')).toBe('leader-election-namespace');
     expect(envName('leaderElectionNamespace')).toBe('CAPK_PODNET_LEADER_ELECTION_NAMESPACE');

@@ -29,7 +29,14 @@ export const ConfigSchema = z
     /** ovnkube: annotations for OVN-Kubernetes only; ovn: program the OVN northbound DB directly. */
     networkDriver: z.enum(['ovnkube', 'ovn']).default('ovnkube'),
     /** OVN NB database, e.g. tcp:10.0.0.1:6641 or unix:/var/run/ovn/ovnnb_db.sock (driver ovn). */
-    ovnNbAddress: z.string().min(1).optional(),
+    ovnNbAddress: z
+      .string()
+      .regex(/^(tcp|ssl):[^:]+:\d+$|^unix:.+$/, 'tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH')
+      .optional(),
+    /** TLS material for ssl: NB addresses. */
+    ovnNbCaFile: z.string().min(1).optional(),
+    ovnNbCertFile: z.string().min(1).optional(),
+    ovnNbKeyFile: z.string().min(1).optional(),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     logFormat: z.enum(['json', 'text']).default('json'),
     metricsBindAddress: bindAddress.default(':8080'),
@@ -41,6 +48,12 @@ export const ConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.networkDriver === 'ovn' && !c.ovnNbAddress)
       ctx.addIssue({ code: 'custom', path: ['ovnNbAddress'], message: 'required with --network-driver=ovn' });
+    if (c.ovnNbAddress?.startsWith('ssl:') && !(c.ovnNbCaFile && c.ovnNbCertFile && c.ovnNbKeyFile))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ovnNbCaFile'],
+        message: 'ssl: NB addresses need --ovn-nb-ca-file, --ovn-nb-cert-file and --ovn-nb-key-file',
+      });
     if (!(c.leaseDurationMs > c.renewDeadlineMs && c.renewDeadlineMs > c.retryPeriodMs))
       ctx.addIssue({
         code: 'custom',
