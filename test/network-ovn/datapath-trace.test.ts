@@ -176,6 +176,90 @@ describe('OVN driver: ovn-trace proves the datapath design', () => {
   });
 });
 
+describe('OVN driver: multi-chassis handover (one port, requested-chassis + activation-strategy=rarp)', () => {
+  let ovn: OvnCentral;
+  let driver: OvnDriver;
+  let nodes: TestNode[];
+  const port = vmPort('node-a');
+
+  beforeAll(async () => {
+    ovn = await OvnCentral.start();
+    nodes = await buildTopology(ovn, ['node-a', 'node-b']);
+    driver = new OvnDriver({
+      nbRemotes: ovn.nbRemote,
+      migration: 'multi-chassis',
+      chassisOf: (n) => `chassis-${n}`,
+    });
+    await driver.start();
+    await driver.ensureGateways(
+      nodes.map((n) => n.name),
+      GATEWAY,
+    );
+  });
+  afterAll(async () => {
+    await driver?.stop();
+    await ovn?.stop();
+  });
+
+  async function portOptions(): Promise<string> {
+    return (await ovn.nbctl('get', 'Logical_Switch_Port', port, 'options')).trim();
+  }
+  /** Pods on both nodes reach the one port; egress leaves through `runner`'s gateway router. */
+  async function expectServed(runner: string): Promise<void> {
+    await syncTraceNeighbours(ovn);
+    for (const n of nodes)
+      expect(outputs(await ovn.trace(n.name, tcpTo(podOf(n), GATEWAY.mac, VM.ip), '--minimal'))).toEqual([
+        port,
+      ]);
+    const egress = await ovn.trace(
+      'node-a',
+      tcpTo(vmOn('node-a'), GATEWAY.mac, EXTERNAL, 22, 40000),
+      '--detailed',
+    );
+    expect(datapaths(egress).filter((d) => d.startsWith('GR_'))).toEqual([`GR_${runner}`]);
+    const opts = /put_dhcp_opts\((.*)\);/.exec(
+      await ovn.trace('node-a', dhcpDiscover(vmOn('node-a')), '--minimal'),
+    )?.[1];
+    expect(opts).toContain(`offerip = ${VM.ip}`);
+  }
+
+  it('keeps one port name through a migration; chassis and egress follow the VM', async () => {
+    const mig = { kind: 'migrating', source: 'node-a', target: 'node-b', migrationId: 'm1' } as const;
+    const steps: [Placement, string, string][] = [
+      [{ kind: 'node', node: 'node-a' }, '{requested-chassis=chassis-node-a}', 'node-a'],
+      [
+        { ...mig, phase: 'target-created' },
+        '{activation-strategy=rarp, requested-chassis="chassis-node-a,chassis-node-b"}',
+        'node-a',
+      ],
+      [
+        { ...mig, phase: 'target-ready' },
+        '{activation-strategy=rarp, requested-chassis="chassis-node-a,chassis-node-b"}',
+        'node-b',
+      ],
+      [{ ...mig, phase: 'completed' }, '{requested-chassis=chassis-node-b}', 'node-b'],
+    ];
+    for (const [placement, options, runner] of steps) {
+      const before = driver.stats.transactions;
+      const obs = await driver.ensureVm(spec(placement));
+      expect(driver.stats.transactions - before).toBe(1);
+      expect(obs.routedTo).toBe(runner);
+      expect(await portOptions()).toBe(options);
+      const ours = (
+        await ovn.nbctl(
+          '--bare',
+          '--columns=name',
+          'find',
+          'Logical_Switch_Port',
+          'external_ids:capk-podnet/kind=port',
+        )
+      ).trim();
+      expect(ours).toBe(port);
+      await expectServed(runner);
+    }
+  });
+});
+
 describe('OVN driver: the arp_proxy forms OVN 23.03 accepts', () => {
   let ovn: OvnCentral;
   let nodes: TestNode[];

@@ -105,6 +105,7 @@ describe('composeVm', () => {
         switchName: 'n1',
         addresses: ['02:00:0a:f4:64:05 10.244.100.5'],
         portSecurity: ['02:00:0a:f4:64:05 10.244.100.5'],
+        options: {},
         externalIds: {
           'capk-podnet/owner': 'ns/c1',
           'capk-podnet/machine': 'ns/m1',
@@ -144,6 +145,55 @@ describe('composeVm', () => {
     expect(new Set(r.vm.ports.map((x) => x.addresses[0]))).toEqual(
       new Set(['02:00:0a:f4:64:05 10.244.100.5']),
     );
+  });
+
+  describe('multi-chassis: one port for the VM, requested on the chassis that run it', () => {
+    const mc = { ...cfg, migration: 'multi-chassis' as const, chassisOf: (n: string) => `ch-${n}` };
+    it.each<[string, Placement, string | undefined, Record<string, string>, string, string]>([
+      [
+        'first placement',
+        { kind: 'node', node: 'n1' },
+        undefined,
+        { 'requested-chassis': 'ch-n1' },
+        'rtos-n1',
+        '100.64.0.2',
+      ],
+      [
+        'target created',
+        mig('target-created'),
+        'n1',
+        { 'requested-chassis': 'ch-n1,ch-n2', 'activation-strategy': 'rarp' },
+        'rtos-n1',
+        '100.64.0.2',
+      ],
+      [
+        'target ready: egress flips, the port stays',
+        mig('target-ready'),
+        'n1',
+        { 'requested-chassis': 'ch-n1,ch-n2', 'activation-strategy': 'rarp' },
+        'rtos-n1',
+        '100.64.0.3',
+      ],
+      ['completed', mig('completed'), 'n1', { 'requested-chassis': 'ch-n2' }, 'rtos-n1', '100.64.0.3'],
+      ['failed', mig('failed'), 'n1', { 'requested-chassis': 'ch-n1' }, 'rtos-n1', '100.64.0.2'],
+      [
+        'later, anchored elsewhere',
+        { kind: 'node', node: 'n1' },
+        'n2',
+        { 'requested-chassis': 'ch-n1' },
+        'rtos-n2',
+        '100.64.0.2',
+      ],
+    ])('%s', (_, p, anchor, options, south, north) => {
+      const r = composeVm(spec(p), mc, { ...topo, portAnchor: () => anchor });
+      if (!r.ok) throw new Error(r.message);
+      expect(r.vm.ports).toHaveLength(1);
+      expect(r.vm.ports[0]!.name).toBe(`capk_ns_m1_${anchor ?? 'n1'}`);
+      expect(r.vm.ports[0]!.options).toEqual(options);
+      expect(r.vm.south?.outputPort).toBe(south);
+      expect(r.vm.north?.nexthop).toBe(north);
+      expect(r.vm.neighbours.map((n) => n.logicalPort)).toEqual([south]);
+    });
   });
 
   it('unscheduled: nothing at all', () => {

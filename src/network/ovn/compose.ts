@@ -4,10 +4,12 @@
 import type { MigrationPhase, Placement, VmNetworkSpec } from '../driver.js';
 import { machineKey } from '../driver.js';
 import type { OvnDriverConfig } from './config.js';
-import { NEIGHBOUR, NODE, egressIds, neighbourId, ownedIds } from './ids.js';
+import { CHASSIS_NODES, NEIGHBOUR, NODE, egressIds, neighbourId, ownedIds } from './ids.js';
 
 export interface TopologyView {
   hasNodeSwitch(node: string): boolean;
+  /** multi-chassis mode: the node whose switch holds the VM's one port now, if it exists. */
+  portAnchor?(machine: string): string | undefined;
   /** The IP that egress from VMs on this node is rerouted to (the node gateway router's join IP). */
   northNexthop(node: string): string | undefined;
 }
@@ -18,6 +20,8 @@ export interface DesiredPort {
   switchName: string;
   addresses: string[];
   portSecurity: string[];
+  /** LSP options: empty with two ports; requested-chassis (+ activation-strategy) with one. */
+  options: Record<string, string>;
   externalIds: Record<string, string>;
 }
 
@@ -183,7 +187,7 @@ export function composeVm(spec: VmNetworkSpec, cfg: OvnDriverConfig, topo: Topol
   if (portNodes.length === 0) return { ok: true, vm };
 
   const address = `${spec.mac} ${spec.ipv4}`;
-  for (const node of portNodes) {
+  const port = (node: string, options: Record<string, string>, extra: Record<string, string>): void => {
     const routerPort = cfg.names.routerToSwitchPort(node);
     vm.ports.push({
       name: cfg.vmPortName(spec.machine, node),
@@ -191,11 +195,36 @@ export function composeVm(spec: VmNetworkSpec, cfg: OvnDriverConfig, topo: Topol
       switchName: cfg.names.nodeSwitch(node),
       addresses: [address],
       portSecurity: [address],
-      externalIds: ownedIds(spec, 'port', { [NODE]: node, [NEIGHBOUR]: neighbourId(routerPort, spec.ipv4) }),
+      options,
+      externalIds: ownedIds(spec, 'port', {
+        [NODE]: node,
+        [NEIGHBOUR]: neighbourId(routerPort, spec.ipv4),
+        ...extra,
+      }),
     });
     // The VM's IP is outside the node subnet, so northd derives no neighbour for it on the router:
     // without this the router ARPs for the VM on the first packet after every flip.
     vm.neighbours.push({ logicalPort: routerPort, ip: spec.ipv4, mac: spec.mac });
+  };
+  // Traffic to the VM enters its port's switch through this node's router port.
+  let southNode = routedTo;
+  if (cfg.migration === 'multi-chassis') {
+    // One port for the VM's life, on the switch it first landed on; OVN binds it to the chassis
+    // listed (both during a migration; the target only after the VM's RARP, with activation-strategy).
+    const known = topo.portAnchor?.(vm.machine);
+    const anchor =
+      known !== undefined && topo.hasNodeSwitch(known)
+        ? known
+        : spec.placement.kind === 'migrating'
+          ? spec.placement.source
+          : portNodes[0]!;
+    const options: Record<string, string> = { 'requested-chassis': portNodes.map(cfg.chassisOf).join(',') };
+    if (portNodes.length > 1) options['activation-strategy'] = 'rarp';
+    port(anchor, options, { [CHASSIS_NODES]: portNodes.join(',') });
+    vm.gatewayNodes = [anchor];
+    southNode = anchor;
+  } else {
+    for (const node of portNodes) port(node, {}, {});
   }
   vm.dhcp = composeDhcpOptions(spec, cfg);
 
@@ -204,7 +233,7 @@ export function composeVm(spec: VmNetworkSpec, cfg: OvnDriverConfig, topo: Topol
     vm.south = {
       ipPrefix: `${spec.ipv4}/32`,
       nexthop: spec.ipv4,
-      outputPort: cfg.names.routerToSwitchPort(routedTo),
+      outputPort: cfg.names.routerToSwitchPort(southNode ?? routedTo),
       externalIds: ownedIds(spec, 'route', { [NODE]: routedTo }),
     };
     if (cfg.north === 'policy') {

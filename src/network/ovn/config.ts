@@ -37,6 +37,15 @@ export interface OvnDriverOptions {
    * traffic inside the cluster network is routed normally and only egress is rerouted.
    */
   northPolicyPriority?: number;
+  /**
+   * Live migration handover. `two-ports` (OVN-Kubernetes' way, default): a port on the target
+   * node's switch beside the source's, routes flip to it. `multi-chassis`: the VM keeps one port on
+   * the switch it first landed on, requested on both chassis with `activation-strategy=rarp`; the
+   * south route stays on that switch (OVN tunnels to the chassis), north flips to the running node.
+   */
+  migration?: 'two-ports' | 'multi-chassis';
+  /** The OVN chassis name of an infra node (multi-chassis mode); default the node name. */
+  chassisOf?(node: string): string;
   /** DHCP `cidr`: the VM's /32 (default; works with the on-link gateway route) or its pool prefix. */
   dhcpCidr?: 'host' | 'pool';
   defaultLeaseSeconds?: number;
@@ -73,6 +82,8 @@ export interface OvnDriverConfig {
   north: 'policy' | 'none';
   northPolicyPriority: number;
   dhcpCidr: 'host' | 'pool';
+  migration: 'two-ports' | 'multi-chassis';
+  chassisOf(node: string): string;
   defaultLeaseSeconds: number;
   vmPortName(machine: ObjectRef, node: string): string;
   maxAttempts: number;
@@ -104,6 +115,8 @@ export function resolveConfig(o: OvnDriverOptions): OvnDriverConfig {
     north: o.north ?? 'policy',
     northPolicyPriority: o.northPolicyPriority ?? DEFAULT_NORTH_POLICY_PRIORITY,
     dhcpCidr: o.dhcpCidr ?? 'host',
+    migration: o.migration ?? 'two-ports',
+    chassisOf: o.chassisOf ?? ((node) => node),
     defaultLeaseSeconds: o.defaultLeaseSeconds ?? DEFAULT_LEASE_SECONDS,
     // Node last: the two ports of one VM during a migration differ only there.
     vmPortName: o.vmPortName ?? ((m, node) => `capk_${m.namespace}_${m.name}_${node}`),

@@ -17,6 +17,7 @@ import {
   type TopologyView,
 } from './compose.js';
 import {
+  CHASSIS_NODES,
   EGRESS_KIND,
   KIND,
   POOL,
@@ -105,6 +106,9 @@ export function topologyView(cache: DatabaseCache<Nb>, names: OvnTopologyNames):
         cache.findOne('Logical_Switch_Port', (p) => p.name === stor) !== undefined &&
         cache.findOne('Logical_Router_Port', (p) => p.name === rtos) !== undefined
       );
+    },
+    portAnchor(machine) {
+      return ownedRows(cache, 'Logical_Switch_Port', machine)[0]?.external_ids[NODE];
     },
     northNexthop(node) {
       const port = names.gatewayRouterJoinPort(node);
@@ -270,7 +274,7 @@ function diffPorts(t: TxnBuilder, machine: string, want: DesiredPort[], dhcp: st
       port_security: w.portSecurity,
       dhcpv4_options: dhcp ? [dhcp] : [],
       type: '',
-      options: {},
+      options: w.options,
       external_ids: w.externalIds,
     };
     const have = byNode.get(w.node);
@@ -585,7 +589,7 @@ export function observedPlacement(
   machine: string,
 ): { portNodes: string[]; routedTo?: string } {
   const portNodes = ownedRows(cache, 'Logical_Switch_Port', machine)
-    .map((p) => p.external_ids[NODE])
+    .flatMap((p) => p.external_ids[CHASSIS_NODES]?.split(',') ?? [p.external_ids[NODE]])
     .filter((n): n is string => n !== undefined)
     .sort();
   const route = ownedRows(cache, 'Logical_Router_Static_Route', machine)[0];

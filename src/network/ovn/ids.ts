@@ -7,6 +7,8 @@ export const MACHINE = 'capk-podnet/machine';
 export const KIND = 'capk-podnet/kind';
 /** The infra node a port, route or policy is about. */
 export const NODE = 'capk-podnet/node';
+/** multi-chassis mode, on the VM's one port: the nodes whose chassis it is requested on. */
+export const CHASSIS_NODES = 'capk-podnet/chassis-nodes';
 /**
  * On a VM port: the Static_MAC_Binding the driver keeps beside it, as `<router port> <ip>`.
  * Static_MAC_Binding has no external_ids, so its ownership is recorded on the port it serves.
