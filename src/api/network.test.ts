@@ -1,5 +1,11 @@
 import { clusterNetworkSpec, withDefaults } from './network.js';
-import { checkNodePorts, checkPinnedIp, checkServiceCidrs } from './validate.js';
+import {
+  checkNodePorts,
+  checkPinnedIp,
+  checkServiceCidrs,
+  readClusterNetwork,
+  readMachineNetwork,
+} from './validate.js';
 import { NetworkReasons } from './conditions.js';
 
 const infra = { clusterDnsIP: '10.96.0.10', podNetworkMtu: 1400 };
@@ -79,4 +85,28 @@ test('node ports outside the infra range', () => {
     }),
   ]);
   expect(checkNodePorts(cluster, { min: 30000, max: 40000 })).toEqual([]);
+});
+
+test('readClusterNetwork / readMachineNetwork: the edge for API objects', () => {
+  expect(readClusterNetwork({ spec: {} })).toEqual({ ok: true, network: undefined });
+  const ok = readClusterNetwork({ spec: { network: { ipam: { cidrs: ['10.200.0.0/24'] } } } });
+  expect(ok.ok && ok.network?.gateway.ipv4).toBe('169.254.1.1');
+  const bad = readClusterNetwork({
+    spec: {
+      network: { ipam: { cidrs: ['10.200.0.0/24'] }, services: [{ name: 'a', ports: [{ port: 0 }] }] },
+    },
+  });
+  expect(bad).toEqual({
+    ok: false,
+    problems: [
+      expect.objectContaining({
+        field: 'spec.network.services[0].ports[0].port',
+        reason: NetworkReasons.InvalidSpec,
+      }),
+    ],
+  });
+  expect(readMachineNetwork({ spec: { network: { mac: 'x' } } })).toMatchObject({
+    ok: false,
+    problems: [{ field: 'spec.network.mac' }],
+  });
 });

@@ -3,7 +3,13 @@
 // naming the field), instead of acting.
 import { cidrContainsIp, cidrsOverlap, cidrSize, formatCidr, parseCidr, parseIp, type Cidr } from './ip.js';
 import { NetworkReasons, type NetworkReason } from './conditions.js';
-import type { ClusterNetworkSpec, MachineNetworkSpec } from './network.js';
+import type { z } from 'zod';
+import {
+  clusterNetworkSpec,
+  machineNetworkSpec,
+  type ClusterNetworkSpec,
+  type MachineNetworkSpec,
+} from './network.js';
 
 export interface Problem {
   /** The offending field, as the API server would name it. */
@@ -82,4 +88,38 @@ export function checkNodePorts(cluster: ClusterNetworkSpec, range = DEFAULT_NODE
       ];
     }),
   );
+}
+
+export type NetworkRead<T> = { ok: true; network: T | undefined } | { ok: false; problems: Problem[] };
+
+/**
+ * The edge for API objects: `spec.network` of a KubevirtCluster, parsed with defaults applied.
+ * Undefined network means "not managed by capk-podnet". Problems name the field as the API server would.
+ */
+export function readClusterNetwork(obj: { spec?: { network?: unknown } }): NetworkRead<ClusterNetworkSpec> {
+  return readNetwork(clusterNetworkSpec, obj);
+}
+
+/** The edge for API objects: `spec.network` of a KubevirtMachine. */
+export function readMachineNetwork(obj: { spec?: { network?: unknown } }): NetworkRead<MachineNetworkSpec> {
+  return readNetwork(machineNetworkSpec, obj);
+}
+
+function readNetwork<T>(schema: z.ZodType<T>, obj: { spec?: { network?: unknown } }): NetworkRead<T> {
+  const raw = obj.spec?.network;
+  if (raw === undefined) return { ok: true, network: undefined };
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, network: parsed.data };
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((i) => {
+      const field = [
+        'spec.network',
+        ...i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)),
+      ]
+        .join('')
+        .replace(/\.\[/g, '[');
+      return { field, reason: NetworkReasons.InvalidSpec, message: `${field}: ${i.message}` };
+    }),
+  };
 }
