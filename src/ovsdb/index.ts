@@ -32,6 +32,7 @@ export {
   OvsdbOperationError,
   RpcError,
 } from './errors.js';
+export { ProtocolError } from './wire.js';
 export { OvsdbDataError, isUuid, isNamedUuid, ZERO_UUID } from './data.js';
 export type { Value } from './data.js';
 export { parseSchema } from './schema.js';
