@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { OvnDriver, type SyncTiming } from '../../src/network/ovn/index.js';
 import type { Placement, VmNetworkSpec } from '../../src/network/driver.js';
 import { OvnCentral } from '../../test/env/ovn-central.js';
+import { execFileAsync } from '../../test/env/processes.js';
 import { buildTopology, GATEWAY } from '../../test/network-ovn/topology.js';
 
 function flag(name: string, dflt: number): number {
@@ -23,6 +24,7 @@ const VMS = flag('vms', 1000);
 const MIGRATIONS = flag('migrations', 200);
 const NODES = flag('nodes', 20);
 const CONCURRENCY = flag('concurrency', 4);
+const PAUSED = flag('paused-migrations', 50);
 
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -141,43 +143,72 @@ async function main(): Promise<void> {
       .filter(Boolean).length;
 
     // 2. Migrations, one at a time, each phase a separate desired-state change.
-    const phaseMs: Record<string, number[]> = { 'target-created': [], 'target-ready': [], completed: [] };
-    const phaseTx: Record<string, number[]> = { 'target-created': [], 'target-ready': [], completed: [] };
+    type Phase = 'target-created' | 'target-ready' | 'completed';
+    const PHASES: Phase[] = ['target-created', 'target-ready', 'completed'];
+    const byPhase = () =>
+      Object.fromEntries(PHASES.map((p) => [p, [] as number[]])) as Record<Phase, number[]>;
     const northdFlipMs: number[] = [];
-    const phaseDiffMs: Record<string, number[]> = { 'target-created': [], 'target-ready': [], completed: [] };
-    const phaseCommitMs: Record<string, number[]> = {
-      'target-created': [],
-      'target-ready': [],
-      completed: [],
-    };
+    async function migrate(first: number, count: number, sampleNorthd: boolean) {
+      const ms = byPhase();
+      const tx = byPhase();
+      const diff = byPhase();
+      const commit = byPhase();
+      for (let m = first; m < first + count; m++) {
+        const i = (m * 7919) % VMS; // spread over VMs, deterministic
+        const source = placements.get(i)!;
+        const target = nodes[(nodes.indexOf(source) + 1 + (m % (NODES - 1))) % NODES]!;
+        for (const phase of PHASES) {
+          const before = driver.stats.transactions;
+          timings.length = 0;
+          const t0 = performance.now();
+          await driver.ensureVm(
+            vmSpec(i, { kind: 'migrating', source, target, phase, migrationId: `m${m}` }),
+          );
+          ms[phase].push(performance.now() - t0);
+          tx[phase].push(driver.stats.transactions - before);
+          for (const t of timings) {
+            diff[phase].push(t.diffMs);
+            commit[phase].push(t.commitMs);
+          }
+          // northd's share of a flip, on a sample: --wait=sb sync minus an idle sync.
+          if (sampleNorthd && phase === 'target-ready' && m % 10 === 0)
+            northdFlipMs.push((await timed(() => ovn.syncSb())) - idleSyncMs);
+        }
+        placements.set(i, target);
+        // The controller then sees a plain placement: no write.
+        await driver.ensureVm(vmSpec(i, { kind: 'node', node: target }));
+      }
+      const each = (r: Record<Phase, number[]>) => Object.fromEntries(PHASES.map((p) => [p, stats(r[p])]));
+      return {
+        latencyMs: each(ms),
+        composeDiffMs: each(diff),
+        transactMs: each(commit),
+        transactionsPerPhase: Object.fromEntries(
+          PHASES.map((p) => [
+            p,
+            { mean: tx[p].reduce((a, b) => a + b, 0) / (tx[p].length || 1), max: Math.max(...tx[p]) },
+          ]),
+        ),
+      };
+    }
     retries0 = driver.stats.conflictRetries;
     tx0 = driver.stats.transactions;
-    for (let m = 0; m < MIGRATIONS; m++) {
-      const i = (m * 7919) % VMS; // spread over VMs, deterministic
-      const source = placements.get(i)!;
-      const target = nodes[(nodes.indexOf(source) + 1 + (m % (NODES - 1))) % NODES]!;
-      for (const phase of ['target-created', 'target-ready', 'completed'] as const) {
-        const before = driver.stats.transactions;
-        timings.length = 0;
-        const t0 = performance.now();
-        await driver.ensureVm(vmSpec(i, { kind: 'migrating', source, target, phase, migrationId: `m${m}` }));
-        phaseMs[phase]!.push(performance.now() - t0);
-        phaseTx[phase]!.push(driver.stats.transactions - before);
-        for (const t of timings) {
-          phaseDiffMs[phase]!.push(t.diffMs);
-          phaseCommitMs[phase]!.push(t.commitMs);
-        }
-        // northd's share of a flip, on a sample: --wait=sb sync minus an idle sync.
-        if (phase === 'target-ready' && m % 10 === 0)
-          northdFlipMs.push((await timed(() => ovn.syncSb())) - idleSyncMs);
-      }
-      placements.set(i, target);
-      // The controller then sees a plain placement: no write.
-      await driver.ensureVm(vmSpec(i, { kind: 'node', node: target }));
-    }
+    const active = await migrate(0, MIGRATIONS, true);
     const migrationTx = driver.stats.transactions - tx0;
     const migrationRetries = driver.stats.conflictRetries - retries0;
     const northdAfterMigrationsMs = await timed(() => ovn.syncSb());
+
+    // The same with ovn-northd paused: the driver and ovsdb-server alone, without northd's
+    // recompute (a full one per change on 23.03) competing for this machine's two cores.
+    const northdCtl = ['-t', join(ovn.dir, 'northd.ctl')];
+    await execFileAsync('ovn-appctl', [...northdCtl, 'pause']);
+    let paused;
+    try {
+      paused = await migrate(MIGRATIONS, PAUSED, false);
+    } finally {
+      await execFileAsync('ovn-appctl', [...northdCtl, 'resume']);
+    }
+    const northdAfterPausedMs = await timed(() => ovn.syncSb());
 
     // NB round trip of a transaction that changes nothing: the floor under every figure above.
     const rttMs: number[] = [];
@@ -194,16 +225,16 @@ async function main(): Promise<void> {
     );
     const resyncTx = driver.stats.transactions - tx0;
 
-    const txPerPhase = Object.fromEntries(
-      Object.entries(phaseTx).map(([k, v]) => [
-        k,
-        { mean: v.reduce((a, b) => a + b, 0) / (v.length || 1), max: Math.max(...v) },
-      ]),
-    );
     const results = {
       when: new Date().toISOString(),
       ovn: (await ovn.nbctl('--version')).split('\n')[0],
-      params: { vms: VMS, nodes: NODES, migrations: MIGRATIONS, concurrency: CONCURRENCY },
+      params: {
+        vms: VMS,
+        nodes: NODES,
+        migrations: MIGRATIONS,
+        pausedMigrations: PAUSED,
+        concurrency: CONCURRENCY,
+      },
       create: {
         wallMs: Math.round(createWallMs),
         perVmMs: stats(createMs),
@@ -221,15 +252,17 @@ async function main(): Promise<void> {
         overBaselineMb: Math.round((cachedMb - baselineMb) * 10) / 10,
       },
       migration: {
-        latencyMs: Object.fromEntries(Object.entries(phaseMs).map(([k, v]) => [k, stats(v)])),
-        composeDiffMs: Object.fromEntries(Object.entries(phaseDiffMs).map(([k, v]) => [k, stats(v)])),
-        transactMs: Object.fromEntries(Object.entries(phaseCommitMs).map(([k, v]) => [k, stats(v)])),
-        transactionsPerPhase: txPerPhase,
+        ...active,
         transactions: migrationTx,
         conflictRetries: migrationRetries,
         northdPerFlipMs: stats(northdFlipMs),
         northdCatchUpAfterAllMs: Math.round(northdAfterMigrationsMs - idleSyncMs),
         idleSbSyncMs: idleSyncMs,
+      },
+      migrationNorthdPaused: {
+        migrations: PAUSED,
+        ...paused,
+        northdCatchUpAfterResumeMs: Math.round(northdAfterPausedMs - idleSyncMs),
       },
       nbRoundTripMs: stats(rttMs),
       loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
@@ -255,19 +288,24 @@ async function main(): Promise<void> {
       `${results.create.transactionsPerVm.toFixed(3)} (+${createRetries} guard retries)`,
     );
     row('create: northd catch-up / logical flows', `${results.create.northdCatchUpMs} ms / ${lflows}`);
-    for (const [phase, s] of Object.entries(results.migration.latencyMs)) {
-      const t = txPerPhase[phase]!;
-      row(
-        `migration ${phase}: p50 p95 p99 max`,
-        `${s.p50} ${s.p95} ${s.p99} ${s.max} ms; tx/phase mean ${t.mean} max ${t.max}`,
-      );
+    for (const [label, run] of [
+      ['northd on', results.migration],
+      ['northd paused', results.migrationNorthdPaused],
+    ] as const) {
+      for (const [phase, s] of Object.entries(run.latencyMs)) {
+        const t = run.transactionsPerPhase[phase]!;
+        row(
+          `${label}: ${phase} p50 p95 p99 max`,
+          `${s.p50} ${s.p95} ${s.p99} ${s.max} ms; tx/phase mean ${t.mean} max ${t.max}`,
+        );
+      }
+      const fd = run.composeDiffMs['target-ready']!;
+      const fc = run.transactMs['target-ready']!;
+      row(`${label}: flip compose+diff / transact p50 p99`, `${fd.p50} ${fd.p99} / ${fc.p50} ${fc.p99} ms`);
     }
-    row('flip p99 (target ≤ 10 ms)', `${flip.p99} ms`);
-    const fd = results.migration.composeDiffMs['target-ready']!;
-    const fc = results.migration.transactMs['target-ready']!;
     row(
-      'flip split: compose+diff p50 p99 / transact p50 p99',
-      `${fd.p50} ${fd.p99} / ${fc.p50} ${fc.p99} ms`,
+      'flip p99, northd on / paused (target ≤ 10 ms)',
+      `${flip.p99} / ${results.migrationNorthdPaused.latencyMs['target-ready']!.p99} ms`,
     );
     row(
       'NB round trip, empty transaction: p50 p99',

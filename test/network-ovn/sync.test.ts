@@ -174,6 +174,27 @@ describe('OVN driver: sync against a real NB', () => {
     expect(restored.Logical_Router_Policy).toEqual(before.Logical_Router_Policy);
   });
 
+  it('puts the gateway back when it is reverted on the node switch and router port', async () => {
+    const get = async () => [
+      (await ovn.nbctl('get', 'Logical_Switch_Port', 'stor-node-b', 'options:arp_proxy')).trim(),
+      (await ovn.nbctl('get', 'Logical_Router_Port', 'rtos-node-b', 'mac')).trim(),
+    ];
+    const before = await get();
+    expect(before).toEqual([`"${GATEWAY.ipv4}"`, `"${GATEWAY.mac}"`]);
+    await ovn.nbctl('remove', 'Logical_Switch_Port', 'stor-node-b', 'options', 'arp_proxy');
+    await ovn.nbctl('set', 'Logical_Router_Port', 'rtos-node-b', 'mac="0a:58:0a:f4:02:01"');
+    await waitFor(
+      'gateway restored',
+      async () => (JSON.stringify(await get()) === JSON.stringify(before) ? true : undefined),
+      5_000,
+      50,
+    );
+    // The MAC it replaced is still the one OVN-K had, not the one it put back.
+    expect(await ovn.nbctl('get', 'Logical_Router_Port', 'rtos-node-b', 'external_ids')).toContain(
+      '"capk-podnet/gateway-original-mac"="0a:58:0a:f4:02:01"',
+    );
+  });
+
   it('never changes or deletes rows it does not own', async () => {
     await ovn.nbctl(
       '--',

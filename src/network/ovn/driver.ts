@@ -12,6 +12,7 @@ import {
   insertedUuids,
   nb,
   type Operation,
+  type RowChange,
   type TableName,
 } from '../../ovsdb/index.js';
 import {
@@ -35,7 +36,14 @@ import {
   type Gateway,
   type NbState,
 } from './diff.js';
-import { MACHINE, NEIGHBOUR, OWNER, parseNeighbourId } from './ids.js';
+import {
+  GATEWAY_ARP_PROXY,
+  GATEWAY_ORIGINAL_MAC,
+  MACHINE,
+  NEIGHBOUR,
+  OWNER,
+  parseNeighbourId,
+} from './ids.js';
 
 type Nb = nb.Tables;
 
@@ -68,6 +76,23 @@ function syncError(key: string, e: unknown): OvnSyncError {
   const reason =
     e instanceof OvsdbOperationError && e.op.op === 'assert' ? 'NotLockHolder' : 'TransactionFailed';
   return new OvnSyncError(reason, key, (e as Error).message, { cause: e });
+}
+
+/** A change to a stor/rtos row that touches what the gateway needs (arp_proxy, MAC, our record). */
+function gatewayChanged(c: RowChange<Nb>): boolean {
+  const o = c.old as {
+    options?: Record<string, string>;
+    mac?: string;
+    external_ids?: Record<string, string>;
+  };
+  const n = c.new as typeof o | undefined;
+  return (
+    !n ||
+    o.options?.arp_proxy !== n.options?.arp_proxy ||
+    o.mac !== n.mac ||
+    o.external_ids?.[GATEWAY_ARP_PROXY] !== n.external_ids?.[GATEWAY_ARP_PROXY] ||
+    o.external_ids?.[GATEWAY_ORIGINAL_MAC] !== n.external_ids?.[GATEWAY_ORIGINAL_MAC]
+  );
 }
 
 export interface OvnDriverStats {
@@ -109,6 +134,10 @@ export class OvnDriver implements NetworkDriver {
   private restoreTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private sessionWait: Promise<void> | undefined;
+  /** Counts change notifications; a machine is clean when a diff that found nothing saw its last one. */
+  private seq = 0;
+  private readonly changeSeq = new Map<string, number>();
+  private readonly cleanSeq = new Map<string, number>();
 
   constructor(opts: OvnDriverOptions) {
     this.config = resolveConfig(opts);
@@ -132,10 +161,16 @@ export class OvnDriver implements NetworkDriver {
         for (const row of [c.old, c.new] as ({ external_ids?: Record<string, string> } | undefined)[]) {
           const m = row?.external_ids?.[MACHINE];
           if (m !== undefined && row?.external_ids?.[OWNER] !== undefined && this.desired.has(m))
-            this.toRestore.add(m);
+            this.markChanged(m);
         }
         if (c.table === 'Static_MAC_Binding' && c.old && !c.new)
           this.neighbourGone(c.old as nb.StaticMACBinding);
+        // Gateway settings on OVN-K's rows reverted (by OVN-K or a person): every VM's sync checks
+        // its nodes' gateway again. (Rare; and if OVN-K insists, the two will take turns.)
+        const oldIds = (c.old as { external_ids?: Record<string, string> } | undefined)?.external_ids;
+        if (oldIds && (GATEWAY_ARP_PROXY in oldIds || GATEWAY_ORIGINAL_MAC in oldIds) && gatewayChanged(c)) {
+          for (const m of this.desired.keys()) this.markChanged(m);
+        }
       }
       if (this.toRestore.size) this.scheduleRestore();
     });
@@ -144,7 +179,7 @@ export class OvnDriver implements NetworkDriver {
     client.on('resynced', () => {
       // After a reconnect the cache is the server's again: re-diff everything we keep.
       this.stats.resyncs++;
-      for (const m of this.desired.keys()) this.toRestore.add(m);
+      for (const m of this.desired.keys()) this.markChanged(m);
       this.scheduleRestore();
     });
   }
@@ -284,9 +319,18 @@ export class OvnDriver implements NetworkDriver {
   }
 
   /** One sync of one machine: compose, diff, and (only if something differs) one transaction. */
+  /**
+   * One sync of one machine: compose, diff, and (only if something differs) one transaction; then
+   * diff again, until nothing differs. The second diff is what proves convergence (a change by
+   * someone else may have landed meanwhile) and what lets change notifications caused by our own
+   * transaction be recognised as seen, instead of each starting a restore.
+   */
   private async sync(key: string, spec: VmNetworkSpec | undefined): Promise<VmNetworkObservation> {
-    for (let attempt = 1; ; attempt++) {
+    let attempt = 1;
+    let commits = 0;
+    for (;;) {
       await this.awaitSession();
+      const seenSeq = this.seq;
       const t0 = performance.now();
       let diff;
       if (spec) {
@@ -309,24 +353,33 @@ export class OvnDriver implements NetworkDriver {
       } else {
         diff = vmOps(this.state(), key, undefined);
       }
-      const t1 = performance.now();
-      if (diff.ops.length) {
-        try {
-          await this.commit(diff.ops, key);
-          this.config.onSync?.({
-            machine: key,
-            ops: diff.ops.length,
-            diffMs: t1 - t0,
-            commitMs: performance.now() - t1,
-          });
-        } catch (e) {
-          if (await this.retryable(e, attempt)) continue;
-          throw syncError(key, e);
-        }
+      if (diff.ops.length === 0) {
+        this.cleanSeq.set(key, seenSeq);
+        return spec
+          ? this.observation(spec, diff.conflicts.length === 0, diff.conflicts)
+          : { programmed: false, portNodes: [] };
       }
-      return spec
-        ? this.observation(spec, diff.conflicts.length === 0, diff.conflicts)
-        : { programmed: false, portNodes: [] };
+      if (commits >= this.config.maxAttempts) {
+        throw new OvnSyncError(
+          'NotConverging',
+          key,
+          `${diff.ops.length} operations still differ after ${commits} transactions (another writer?)`,
+        );
+      }
+      const t1 = performance.now();
+      try {
+        await this.commit(diff.ops, key);
+        commits++;
+        this.config.onSync?.({
+          machine: key,
+          ops: diff.ops.length,
+          diffMs: t1 - t0,
+          commitMs: performance.now() - t1,
+        });
+      } catch (e) {
+        if (await this.retryable(e, attempt++)) continue;
+        throw syncError(key, e);
+      }
     }
   }
 
@@ -464,7 +517,12 @@ export class OvnDriver implements NetworkDriver {
   }
 
   private neighbourGone(b: nb.StaticMACBinding): void {
-    for (const [m, spec] of this.desired) if (spec.ipv4 === b.ip) this.toRestore.add(m);
+    for (const [m, spec] of this.desired) if (spec.ipv4 === b.ip) this.markChanged(m);
+  }
+
+  private markChanged(machine: string): void {
+    this.changeSeq.set(machine, ++this.seq);
+    this.toRestore.add(machine);
   }
 
   private scheduleRestore(): void {
@@ -475,11 +533,13 @@ export class OvnDriver implements NetworkDriver {
       this.toRestore.clear();
       for (const m of machines) {
         const spec = this.desired.get(m);
-        if (!spec) continue;
+        // A diff that found nothing to do has already seen this change (our own writes, mostly).
+        if (!spec || (this.cleanSeq.get(m) ?? -1) >= (this.changeSeq.get(m) ?? 0)) continue;
         void this.serialise(m, async () => {
           // Re-read: a newer ensure/remove may have replaced the spec meanwhile.
           const current = this.desired.get(m);
-          if (!current || this.stopping) return;
+          if (!current || this.stopping || (this.cleanSeq.get(m) ?? -1) >= (this.changeSeq.get(m) ?? 0))
+            return;
           const before = this.stats.transactions;
           await this.sync(m, current);
           if (this.stats.transactions > before) this.stats.restores++;
