@@ -59,6 +59,8 @@ export interface ControllerOptions {
   /** Filters events of the for-kind. */
   predicate?: (e: InformerEvent) => boolean;
   reconcile: Reconciler;
+  /** Events for which the keys jump the queue (e.g. a live migration in progress). */
+  priority?: (e: InformerEvent) => boolean;
   concurrency?: number;
   backoff?: BackoffOptions;
 }
@@ -102,16 +104,17 @@ export class Controller {
     this.informers.push(forInf);
     forInf.addHandler((e) => {
       if (this.opts.predicate && !this.opts.predicate(e)) return;
-      this.queue.add(keyOf(e.object));
+      this.queue.add(keyOf(e.object), { priority: this.isUrgent(e) });
     });
     for (const owned of this.opts.owns ?? []) {
       const inf = informerFor(owned);
       this.informers.push(inf);
       const map = mapToControllerOwner(forRef);
       inf.addHandler((e) => {
-        for (const k of map(e.object)) this.queue.add(keyOf(k));
+        const priority = this.isUrgent(e);
+        for (const k of map(e.object)) this.queue.add(keyOf(k), { priority });
         // An owner reference removed by the update still concerns the old owner.
-        if (e.old && e.old !== e.object) for (const k of map(e.old)) this.queue.add(keyOf(k));
+        if (e.old && e.old !== e.object) for (const k of map(e.old)) this.queue.add(keyOf(k), { priority });
       });
     }
     for (const w of this.opts.watches ?? []) {
@@ -119,9 +122,10 @@ export class Controller {
       this.informers.push(inf);
       inf.addHandler((e) => {
         if (w.predicate && !w.predicate(e)) return;
-        for (const k of safeMap(w.map, e.object, this.log)) this.queue.add(keyOf(k));
+        const priority = this.isUrgent(e);
+        for (const k of safeMap(w.map, e.object, this.log)) this.queue.add(keyOf(k), { priority });
         if (e.old && e.old !== e.object)
-          for (const k of safeMap(w.map, e.old, this.log)) this.queue.add(keyOf(k));
+          for (const k of safeMap(w.map, e.old, this.log)) this.queue.add(keyOf(k), { priority });
       });
     }
   }
@@ -151,8 +155,16 @@ export class Controller {
   }
 
   /** Enqueues a key by hand (tests, external triggers). */
-  enqueue(key: ObjectKey): void {
-    this.queue.add(keyOf(key));
+  enqueue(key: ObjectKey, opts: { priority?: boolean } = {}): void {
+    this.queue.add(keyOf(key), opts);
+  }
+
+  private isUrgent(e: InformerEvent): boolean {
+    try {
+      return this.opts.priority?.(e) ?? false;
+    } catch {
+      return false;
+    }
   }
 
   private async worker(): Promise<void> {

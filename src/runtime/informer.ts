@@ -146,10 +146,15 @@ export class Informer<T extends KubeObject = KubeObject> {
           rv = await this.relist(ns);
           this.markSynced(ns);
         }
+        const opened = Date.now();
+        let progressed = false;
         rv = await this.watch(ns, rv, (newRv) => {
           rv = newRv;
           failures = 0;
+          progressed = true;
         });
+        // A watch the server ends at once, again and again, must not become a busy loop.
+        if (!progressed && Date.now() - opened < 1_000) await sleep(this.retryDelay(failures++), signal);
       } catch (e) {
         if (signal.aborted) break;
         const reason = isGone(e) ? 'gone' : e instanceof SilenceError ? 'silence' : 'error';

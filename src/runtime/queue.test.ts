@@ -143,3 +143,32 @@ describe('WorkQueue', () => {
     expect(depths).toEqual([1, 2, 1]);
   });
 });
+
+describe('WorkQueue priority', () => {
+  test('a priority key goes first, and overtakes its own ordinary entry without running twice', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    q.add('b');
+    q.add('c');
+    q.add('v', { priority: true });
+    q.add('c', { priority: true }); // already waiting: moves ahead
+    const order: string[] = [];
+    while (q.len() > 0) {
+      const k = await q.get();
+      order.push(k!);
+      q.done(k!);
+      if (order.length > 10) break;
+    }
+    expect(order).toEqual(['v', 'c', 'a', 'b']);
+  });
+
+  test('a priority add while in flight runs right after done, ahead of others', async () => {
+    const q = new WorkQueue();
+    q.add('v');
+    const k = await q.get();
+    q.add('x');
+    q.add('v', { priority: true });
+    q.done(k!);
+    expect(await q.get()).toBe('v');
+  });
+});

@@ -47,6 +47,8 @@ export interface WorkQueueOptions {
 export class WorkQueue {
   private readonly queue: string[] = [];
   private head = 0;
+  /** Keys that jump the queue (e.g. a VM in the middle of a live migration). */
+  private readonly urgent: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly readyAt = new Map<string, number>();
@@ -67,7 +69,7 @@ export class WorkQueue {
 
   /** Keys ready to be taken (not counting delayed or in-flight ones). */
   len(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head + this.urgent.length;
   }
 
   get inFlight(): number {
@@ -82,13 +84,31 @@ export class WorkQueue {
     return this.shuttingDown;
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  /**
+   * Queues the key unless it is already waiting. With priority it goes ahead of ordinary keys (and
+   * a waiting ordinary entry is overtaken); a key in flight still waits for its done().
+   */
+  add(key: string, opts: { priority?: boolean } = {}): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      if (opts.priority && !this.processing.has(key) && !this.urgent.includes(key)) {
+        // Move it from the ordinary line (O(n), but priority adds are rare).
+        const i = this.queue.indexOf(key, this.head);
+        if (i >= 0) this.queue.splice(i, 1);
+        this.urgent.push(key);
+      }
+      return;
+    }
     this.dirty.add(key);
     this.readyAt.set(key, this.clock.now());
-    if (this.processing.has(key)) return;
-    this.push(key);
+    if (this.processing.has(key)) {
+      if (opts.priority) this.pendingPriority.add(key);
+      return;
+    }
+    this.push(key, opts.priority);
   }
+
+  private readonly pendingPriority = new Set<string>();
 
   /** Adds once ms have passed; a pending earlier add for the key wins over a later one. */
   addAfter(key: string, ms: number): void {
@@ -134,13 +154,15 @@ export class WorkQueue {
   /** Marks the key's processing finished; a key added meanwhile becomes ready again. */
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key)) this.push(key);
+    const priority = this.pendingPriority.delete(key);
+    if (this.dirty.has(key)) this.push(key, priority);
     if (this.processing.size === 0) for (const w of this.drainWaiters.splice(0)) w();
   }
 
   /** Stops handing out keys; delayed adds are dropped; waiting getters get undefined. */
   shutDown(): void {
     this.shuttingDown = true;
+    this.pendingPriority.clear();
     for (const w of this.waiting.values()) this.clock.clearTimeout(w.handle);
     this.waiting.clear();
     for (const g of this.getters.splice(0)) g(undefined);
@@ -153,24 +175,28 @@ export class WorkQueue {
     await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
-  private push(key: string): void {
+  private push(key: string, priority = false): void {
     const getter = this.getters.shift();
     if (getter) {
       this.hand(key);
       getter(key);
       return;
     }
-    this.queue.push(key);
+    (priority ? this.urgent : this.queue).push(key);
     this.observer.depth?.(this.len());
   }
 
   private take(): string | undefined {
-    if (this.shuttingDown || this.head >= this.queue.length) return undefined;
-    const key = this.queue[this.head++]!;
-    // Compact now and then so the array does not grow without bound.
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue.splice(0, this.head);
-      this.head = 0;
+    if (this.shuttingDown) return undefined;
+    let key = this.urgent.shift();
+    if (key === undefined) {
+      if (this.head >= this.queue.length) return undefined;
+      key = this.queue[this.head++]!;
+      // Compact now and then so the array does not grow without bound.
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
     }
     this.hand(key);
     this.observer.depth?.(this.len());

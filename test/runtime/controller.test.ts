@@ -286,3 +286,35 @@ test('each reconcile logs with controller, object and its own reconcileId', asyn
     await mgr.stop();
   }
 });
+
+test('keys of priority events jump the queue', async () => {
+  const ns = await createTestNamespace(kc, 'rt-prio');
+  const ordinary = Array.from({ length: 20 }, (_, i) => `o-${i}`);
+  await createWidgets(ns, ordinary);
+  const order: string[] = [];
+  const mgr = new Manager({ kubeConfig: kc, namespaces: [ns] });
+  mgr.add(
+    new Controller({
+      name: 'prio',
+      for: Widgets,
+      concurrency: 1,
+      priority: (e) => e.object.metadata.labels?.migrating === 'true',
+      reconcile: async (req) => {
+        order.push(req.name);
+        await sleep(100);
+      },
+    }),
+  );
+  await mgr.start();
+  try {
+    await eventually('started', () => (order.length >= 1 ? true : undefined));
+    await client.create(Widgets, {
+      metadata: { name: 'urgent', namespace: ns, labels: { migrating: 'true' } },
+    });
+    await eventually('all done', () => (order.length === 21 ? true : undefined), 20_000);
+    // Without priority it would come 21st; with it, right after the reconcile in flight when it arrived.
+    expect(order.indexOf('urgent')).toBeLessThan(6);
+  } finally {
+    await mgr.stop();
+  }
+});
