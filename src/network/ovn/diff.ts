@@ -94,6 +94,20 @@ export function ownedRows<T extends OwnedTable>(
   return cache.byExternalId(table, MACHINE, machine).filter((r) => isOwnedKind(r, OWNED_TABLE_KINDS[table]));
 }
 
+/** A node switch's port by name, through the switch's own port list (no scan of every port). */
+function switchPort(
+  cache: DatabaseCache<Nb>,
+  switchName: string,
+  portName: string,
+): Readonly<nb.LogicalSwitchPort> | undefined {
+  const sw = cache.findOne('Logical_Switch', (s) => s.name === switchName);
+  for (const u of sw?.ports ?? []) {
+    const p = cache.get('Logical_Switch_Port', u);
+    if (p?.name === portName) return p;
+  }
+  return undefined;
+}
+
 /** The topology facts compose needs, read from the cache. */
 export function topologyView(cache: DatabaseCache<Nb>, names: OvnTopologyNames): TopologyView {
   return {
@@ -102,8 +116,7 @@ export function topologyView(cache: DatabaseCache<Nb>, names: OvnTopologyNames):
       const stor = names.switchToRouterPort(node);
       const rtos = names.routerToSwitchPort(node);
       return (
-        cache.findOne('Logical_Switch', (s) => s.name === sw) !== undefined &&
-        cache.findOne('Logical_Switch_Port', (p) => p.name === stor) !== undefined &&
+        switchPort(cache, sw, stor) !== undefined &&
         cache.findOne('Logical_Router_Port', (p) => p.name === rtos) !== undefined
       );
     },
@@ -504,7 +517,7 @@ function diffNeighbours(t: TxnBuilder, machine: string, want: DesiredNeighbour[]
 function diffGateways(t: TxnBuilder, nodes: readonly string[], gw: Gateway): void {
   for (const node of nodes) {
     const storName = t.s.names.switchToRouterPort(node);
-    const stor = t.s.cache.findOne('Logical_Switch_Port', (p) => p.name === storName);
+    const stor = switchPort(t.s.cache, t.s.names.nodeSwitch(node), storName);
     if (stor) {
       const { value, added } = composeArpProxy(stor.options.arp_proxy, gw, gw.form);
       if (added.length) {
