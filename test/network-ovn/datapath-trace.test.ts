@@ -72,6 +72,13 @@ describe('OVN driver: ovn-trace proves the datapath design', () => {
     expect(arp).toContain(`arp.sha = ${GATEWAY.mac}`);
     expect(arp).toContain(`eth.src = ${GATEWAY.mac}`);
 
+    // … and on every node switch, from the pod there.
+    for (const n of nodes) {
+      const t = await trace(n.name, arpRequest(podOf(n), GATEWAY.ipv4));
+      expect({ node: n.name, out: outputs(t) }).toEqual({ node: n.name, out: [n.pod.name] });
+      expect(t).toContain(`arp.sha = ${GATEWAY.mac}`);
+    }
+
     const offer = await trace(node.name, dhcpDiscover(vm));
     const opts = /put_dhcp_opts\((.*)\);/.exec(offer)?.[1] ?? '';
     expect(opts).toContain(`offerip = ${VM.ip}`);
