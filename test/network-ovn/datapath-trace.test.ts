@@ -309,9 +309,10 @@ describe('OVN driver: the arp_proxy forms OVN 23.03 accepts', () => {
     await auto.start();
     try {
       expect(auto.gatewayForm).toBe('shared-router-mac');
-      // The MAC form left in place would still be ignored; start from what OVN-K would have.
+      // The MAC form left in place would still be ignored; start from what OVN-K could have: none on
+      // node-a, an IP of its own on node-b (the list form: the driver adds its IP, keeps the other).
       await ovn.nbctl('remove', 'Logical_Switch_Port', 'stor-node-a', 'options', 'arp_proxy');
-      await ovn.nbctl('remove', 'Logical_Switch_Port', 'stor-node-b', 'options', 'arp_proxy');
+      await ovn.nbctl('set', 'Logical_Switch_Port', 'stor-node-b', 'options:arp_proxy=169.254.169.254');
       await auto.ensureGateways(
         nodes.map((n) => n.name),
         GATEWAY,
@@ -328,9 +329,16 @@ describe('OVN driver: the arp_proxy forms OVN 23.03 accepts', () => {
       expect(await ovn.nbctl('get', 'Logical_Router_Port', `rtos-${n.name}`, 'external_ids')).toContain(
         `"capk-podnet/gateway-original-mac"="${n.routerMac}"`,
       );
-      expect(
-        (await ovn.nbctl('get', 'Logical_Switch_Port', `stor-${n.name}`, 'options:arp_proxy')).trim(),
-      ).toBe(`"${GATEWAY.ipv4}"`);
     }
+    expect((await ovn.nbctl('get', 'Logical_Switch_Port', 'stor-node-a', 'options:arp_proxy')).trim()).toBe(
+      `"${GATEWAY.ipv4}"`,
+    );
+    expect((await ovn.nbctl('get', 'Logical_Switch_Port', 'stor-node-b', 'options:arp_proxy')).trim()).toBe(
+      `"169.254.169.254 ${GATEWAY.ipv4}"`,
+    );
+    // Both IPs of the list answer on node-b, with the shared MAC.
+    const other = await ovn.trace('node-b', arpRequest(podOf(nodes[1]!), '169.254.169.254'), '--minimal');
+    expect(other).toContain(`arp.sha = ${GATEWAY.mac}`);
+    expect(outputs(other)).toEqual([nodes[1]!.pod.name]);
   });
 });
