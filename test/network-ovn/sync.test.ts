@@ -265,6 +265,38 @@ describe('OVN driver: sync against a real NB', () => {
     await driver.removeVm(spec.machine);
   });
 
+  it('unscheduled drops the rows; an unknown node writes nothing and says why; removal is idempotent', async () => {
+    const spec = vm(clusterA, 8, 'node-a');
+    expect((await driver.ensureVm(spec)).programmed).toBe(true);
+    const before = driver.stats.transactions;
+    const gone = await driver.ensureVm({ ...spec, placement: { kind: 'unscheduled' } });
+    expect(gone).toMatchObject({ programmed: false, reason: 'Unscheduled', portNodes: [] });
+    expect(driver.stats.transactions - before).toBe(1);
+    expect(await owned('DHCP_Options', 'capk-podnet/machine', 'tenant-a/worker-8')).toEqual([]);
+
+    await driver.ensureVm(spec);
+    const snapshot = await dump();
+    const lost = await driver.ensureVm({
+      ...spec,
+      placement: {
+        kind: 'migrating',
+        source: 'node-a',
+        target: 'node-z',
+        phase: 'target-created',
+        migrationId: 'z',
+      },
+    });
+    expect(lost).toMatchObject({ programmed: false, reason: 'NodeSwitchMissing', routedTo: 'node-a' });
+    expect(lost.message).toContain('node-z');
+    expect(await dump()).toEqual(snapshot);
+
+    await driver.removeVm(spec.machine);
+    const after = driver.stats.transactions;
+    await driver.removeVm(spec.machine);
+    expect(driver.stats.transactions).toBe(after);
+    expect(await owned('Logical_Switch_Port', 'capk-podnet/machine', 'tenant-a/worker-8')).toEqual([]);
+  });
+
   it('collects orphans: a deleted machine, a deleted cluster, machines gone while it was down', async () => {
     await ensureAll(driver);
     await driver.removeVm(specs[0]!.machine);
