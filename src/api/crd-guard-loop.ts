@@ -1,11 +1,11 @@
 // The CRD guard as a long-running loop, for a manager that wants it without its own informer: runs
-// guardNetworkSchema at start and after every change of one of capk's CRDs (watch on CRDs, filtered
-// by name). Runs never overlap; changes during a run cause exactly one more run. A watch that ends
-// is re-opened after a pause, followed by a run, since events may have been missed meanwhile.
+// the guard (as guardNetworkSchema) at start and after every change of one of capk's CRDs (watch on CRDs, filtered
+// by name). Runs never overlap; changes during a run cause exactly one more run. A failed run (the
+// API server answers "storage is (re)initializing" for a moment after a CRD update) is retried
+// with backoff, and a data restore that did not finish stays pending until one does. A watch that
+// ends is re-opened after a pause, followed by a run, since events may have been missed meanwhile.
 import * as k8s from '@kubernetes/client-node';
-import { guardNetworkSchema, isCapkCrdName } from './crd-guard.js';
-
-export type GuardRun = Awaited<ReturnType<typeof guardNetworkSchema>>;
+import { ensureNetworkSchema, isCapkCrdName, restoreFromBackups, type GuardRun } from './crd-guard.js';
 
 export interface CrdGuardLoop {
   /** Resolves after the current run, if any. */
@@ -14,13 +14,35 @@ export interface CrdGuardLoop {
 
 export async function startCrdGuard(
   kc: k8s.KubeConfig,
-  opts: { onRun?: (r: GuardRun) => void; onError?: (e: unknown) => void; rewatchMs?: number } = {},
+  opts: {
+    onRun?: (r: GuardRun) => void;
+    onError?: (e: unknown) => void;
+    rewatchMs?: number;
+    /** First retry delay after a failed run; doubles up to 30 s. */
+    retryMs?: number;
+  } = {},
 ): Promise<CrdGuardLoop> {
   let stopped = false;
   let running: Promise<void> | undefined;
   let again = false;
   let abort: AbortController | undefined;
   let rewatch: NodeJS.Timeout | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let retryMs = opts.retryMs ?? 250;
+  // Set when a schema was restored (or a run failed, when we cannot tell) until backups are applied.
+  let restorePending = false;
+
+  const once = async (): Promise<GuardRun> => {
+    const crds = await ensureNetworkSchema(kc);
+    const schemaReady = crds.every((c) => c.action !== 'no-crd');
+    if (crds.some((c) => c.action === 'restored')) restorePending = true;
+    let restored: GuardRun['restored'] = [];
+    if (schemaReady && restorePending) {
+      restored = await restoreFromBackups(kc);
+      restorePending = false;
+    }
+    return { schemaReady, crds, restored };
+  };
 
   const run = (): void => {
     if (stopped) return;
@@ -32,9 +54,14 @@ export async function startCrdGuard(
       do {
         again = false;
         try {
-          opts.onRun?.(await guardNetworkSchema(kc));
+          opts.onRun?.(await once());
+          retryMs = opts.retryMs ?? 250;
         } catch (e) {
+          restorePending = true;
           opts.onError?.(e);
+          clearTimeout(retry);
+          retry = setTimeout(run, retryMs);
+          retryMs = Math.min(retryMs * 2, 30_000);
         }
       } while (again && !stopped);
     })().finally(() => (running = undefined));
@@ -73,6 +100,7 @@ export async function startCrdGuard(
     async stop() {
       stopped = true;
       clearTimeout(rewatch);
+      clearTimeout(retry);
       abort?.abort();
       await running;
     },

@@ -216,9 +216,14 @@ export async function restoreFromBackups(
  * where it is missing, then the data that was pruned meanwhile. `schemaReady` false means the
  * controllers must hold (capk not installed yet).
  */
-export async function guardNetworkSchema(
-  kc: k8s.KubeConfig,
-): Promise<{ schemaReady: boolean; crds: GuardResult[]; restored: RestoreResult[] }> {
+export interface GuardRun {
+  /** False while capk is not installed: controllers must hold. */
+  schemaReady: boolean;
+  crds: GuardResult[];
+  restored: RestoreResult[];
+}
+
+export async function guardNetworkSchema(kc: k8s.KubeConfig): Promise<GuardRun> {
   const crds = await ensureNetworkSchema(kc);
   const schemaReady = crds.every((c) => c.action !== 'no-crd');
   const restored =

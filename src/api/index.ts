@@ -31,8 +31,9 @@ export {
   GUARD_FIELD_MANAGER,
   type SchemaState,
   type GuardResult,
+  type GuardRun,
   type RestoreResult,
 } from './crd-guard.js';
 export { NETWORK_BACKUP_ANNOTATION, backupPatch, readBackup, type NetworkBackup } from './backup.js';
 export { serviceCidrPolicy, SERVICE_CIDR_POLICY_NAME } from './admission-policy.js';
-export { startCrdGuard, type CrdGuardLoop, type GuardRun } from './crd-guard-loop.js';
+export { startCrdGuard, type CrdGuardLoop } from './crd-guard-loop.js';
