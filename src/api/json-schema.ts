@@ -1,6 +1,6 @@
 // The subset of a CRD's OpenAPI v3 schema (structural, wire spelling) that capk-podnet writes.
 // Kept as plain JSON in wire form so that it can be merged into CRDs read as YAML or JSON without
-// going through client-node's models, which rename `default` and `x-kubernetes-*` keys.
+// going through client-node's models, whose types spell those keys `_default`, `xKubernetes...`.
 
 export interface CelRule {
   rule: string;

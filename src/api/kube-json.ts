@@ -1,6 +1,6 @@
-// A thin JSON edge to the API server for objects whose wire form matters. client-node's typed
-// models rename `default`, `x-kubernetes-validations` & co. on CRDs, which would silently drop
-// them on the way out; this sends and returns the JSON as the API server speaks it.
+// A thin JSON edge to the API server for objects whose wire form matters (CRD schemas with
+// `default`, `x-kubernetes-*`; merge patches built by hand): it sends and returns the JSON as the
+// API server speaks it, without client-node's model mapping (which renames such keys in its types).
 import { request, type RequestOptions } from 'node:https';
 import type * as k8s from '@kubernetes/client-node';
 

@@ -1,25 +1,17 @@
-// CRD helpers for the API suites. CRDs go to the API server in wire form (kubeJson), because
-// client-node's typed CRD model drops `default` and `x-kubernetes-*` members of plain objects.
-import { readdirSync, readFileSync } from 'node:fs';
+// CRD helpers for the API suites. CRDs go to the API server in wire form (kubeJson), the same form
+// the merge and the guard work on, so what is compared is exactly what the API server stores.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { readWireCrds } from '../../hack/crdgen/read.js';
 import { kubeJson, KubeApiError } from '../../src/api/kube-json.js';
 import type { WireCrd } from '../../src/api/crd-merge.js';
 import { waitFor } from '../env/processes.js';
 
 export { capkOriginalCrds } from '../../hack/crdgen/upstream.js';
+export { readWireCrds };
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export function readWireCrds(dir: string): WireCrd[] {
-  return readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
-    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as WireCrd))
-    .filter((c) => c?.kind === 'CustomResourceDefinition');
-}
 
 /** The committed, merged CRDs of crds/. */
 export const mergedCrds = (): WireCrd[] => readWireCrds(join(repoRoot, 'crds'));
