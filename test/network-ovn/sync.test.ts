@@ -105,6 +105,11 @@ describe('OVN driver: sync against a real NB', () => {
     // One pool egress route per tenant cluster.
     expect(await owned('Logical_Router_Static_Route', 'capk-podnet/kind', 'egress')).toHaveLength(2);
 
+    expect(await driver.observe(specs[1]!.machine)).toEqual({
+      programmed: true,
+      portNodes: ['node-b'],
+      routedTo: 'node-b',
+    });
     const before = await dump();
     const again = await ensureAll(driver);
     expect(again.transactions).toBe(0);
