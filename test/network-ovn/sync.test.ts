@@ -39,6 +39,10 @@ function vm(cluster: ObjectRef, i: number, node: string): VmNetworkSpec {
 
 type Rows = Record<string, unknown>[];
 
+function vmsOf(cluster: ObjectRef, first: number, n: number): ObjectRef[] {
+  return Array.from({ length: n }, (_, i) => ({ namespace: cluster.namespace, name: `worker-${first + i}` }));
+}
+
 describe('OVN driver: sync against a real NB', () => {
   let ovn: OvnCentral;
   let driver: OvnDriver;
@@ -365,6 +369,31 @@ describe('OVN driver: sync against a real NB', () => {
     await Promise.all(many.map((s) => driver.ensureVm(s)));
     expect(driver.stats.transactions).toBe(before);
     await driver.sweep(new Set());
+  });
+
+  it('two writers racing on the same VMs: guards abort the loser, which re-diffs; no duplicates', async () => {
+    const other = await started();
+    try {
+      const racing = Array.from({ length: 10 }, (_, i) => vm(clusterB, 30 + i, ['node-a', 'node-b'][i % 2]!));
+      const retriesBefore = driver.stats.conflictRetries + other.stats.conflictRetries;
+      const obs = await Promise.all(racing.flatMap((s) => [driver.ensureVm(s), other.ensureVm(s)]));
+      expect(obs.every((o) => o.programmed)).toBe(true);
+      expect(driver.stats.conflictRetries + other.stats.conflictRetries).toBeGreaterThan(retriesBefore);
+      const ours = async (t: string) =>
+        (await owned(t, 'capk-podnet/owner', 'tenant-b/cluster-b')).map((r) => ids(r)['capk-podnet/kind']);
+      expect((await ours('Logical_Switch_Port')).length).toBe(10);
+      expect((await ours('DHCP_Options')).length).toBe(10);
+      expect((await ours('Logical_Router_Static_Route')).sort()).toEqual([
+        'egress',
+        ...Array(10).fill('route'),
+      ]);
+      expect((await ours('Logical_Router_Policy')).length).toBe(10);
+      for (const s of racing) await other.removeVm(s.machine);
+    } finally {
+      await other.stop();
+    }
+    for (const s of vmsOf(clusterB, 30, 10)) await driver.removeVm(s);
+    expect(await owned('Logical_Switch_Port', 'capk-podnet/owner', 'tenant-b/cluster-b')).toEqual([]);
   });
 
   it('with a writer lock, only the holder writes; the other names the failed assert', async () => {
