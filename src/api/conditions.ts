@@ -44,3 +44,70 @@ export interface NetworkCondition {
   lastTransitionTime: string;
   severity?: 'Error' | 'Warning' | 'Info';
 }
+
+/** Anything with a `type`: capk's conditions and ours share the list. */
+export interface AnyCondition {
+  type: string;
+  status: string;
+  lastTransitionTime?: string;
+  reason?: string;
+  message?: string;
+}
+
+const ownTypes = new Set<string>(Object.values(NetworkConditions));
+
+/**
+ * The list with `cond` set: capk's conditions stay untouched and in place, and lastTransitionTime
+ * only moves when the status changes. Throws for a type capk-podnet does not own.
+ */
+export function setNetworkCondition<C extends AnyCondition>(
+  list: readonly C[],
+  cond: Omit<NetworkCondition, 'lastTransitionTime'>,
+  now: Date,
+): (C | NetworkCondition)[] {
+  if (!ownTypes.has(cond.type)) throw new Error(`${cond.type} is not a capk-podnet condition`);
+  const old = list.find((c) => c.type === cond.type);
+  const lastTransitionTime =
+    old?.status === cond.status && old.lastTransitionTime ? old.lastTransitionTime : now.toISOString();
+  const next: NetworkCondition = { ...cond, lastTransitionTime };
+  return old ? list.map((c) => (c === old ? next : c)) : [...list, next];
+}
+
+/**
+ * The cluster's NetworkReady: False when any part is False (first one's reason), Unknown when one
+ * is missing or Unknown (missing inputs count as Unknown), else True.
+ */
+export function summarizeClusterNetwork(
+  list: readonly AnyCondition[],
+  observedGeneration: number,
+): Omit<NetworkCondition, 'lastTransitionTime'> {
+  const parts = [
+    NetworkConditions.IPAMReady,
+    NetworkConditions.IsolationReady,
+    NetworkConditions.ServicesReady,
+  ];
+  const found = parts.map((type) => ({ type, c: list.find((x) => x.type === type) }));
+  const failed = found.find((p) => p.c?.status === 'False');
+  const unknown = found.find((p) => p.c?.status !== 'True' && p.c?.status !== 'False');
+  const base = { type: NetworkConditions.NetworkReady, observedGeneration };
+  if (failed)
+    return {
+      ...base,
+      status: 'False',
+      reason: (failed.c?.reason as NetworkReason | undefined) ?? NetworkReasons.Pending,
+      message: `${failed.type}: ${failed.c?.message ?? 'not ready'}`,
+    };
+  if (unknown)
+    return {
+      ...base,
+      status: 'Unknown',
+      reason: NetworkReasons.Pending,
+      message: `${unknown.type} not reported yet`,
+    };
+  return {
+    ...base,
+    status: 'True',
+    reason: NetworkReasons.Ready,
+    message: 'IPAM, isolation and services are ready',
+  };
+}
