@@ -54,8 +54,15 @@ export function placementOf(vmi: VirtualMachineInstance | undefined, pods: Pod[]
   });
   if (finished && !targetPod) {
     const ms = recorded;
+    const finishedTarget = pods.find(
+      (p) => p.metadata.labels?.[KubevirtLabels.migrationJobUid] === ms.migrationUid,
+    );
     return {
       placement: { kind: 'node', node: ms.failed ? (ms.sourceNode ?? node) : node },
+      targetReadyAtMs: readyTimeMs(
+        finishedTarget?.metadata.annotations?.[KubevirtAnnotations.migrationTargetReadyTimestamp],
+        ms.targetNodeDomainReadyTimestamp,
+      ),
       migration: {
         id: ms.migrationUid!,
         source: ms.sourceNode ?? node,

@@ -66,7 +66,7 @@ export interface VirtualMachine extends KubeObject {
     template?: {
       metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
       spec?: {
-        domain?: { devices?: { interfaces?: VmInterface[] } };
+        domain?: { devices?: { interfaces?: VmInterface[]; [k: string]: unknown }; [k: string]: unknown };
         networks?: { name: string; pod?: object; multus?: object }[];
         [k: string]: unknown;
       };

@@ -203,7 +203,20 @@ export class Informer<T extends KubernetesObject> {
     for (const fn of this.listeners) fn(type, obj);
   }
 
+  /** Retries what an API server answers while busy (429 "storage is (re)initializing", 5xx). */
   private async relist(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.relistOnce();
+      } catch (e) {
+        const code = (e as { code?: number }).code ?? 0;
+        if (this.stopped || attempt >= 20 || (code !== 429 && code < 500)) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private async relistOnce(): Promise<void> {
     const list = await this.objects.list<T>(
       this.source.apiVersion,
       this.source.kind,

@@ -273,6 +273,16 @@ describe('KubevirtSimulator: live migration', () => {
     expect(source.spec?.nodeName).toBe(sourceNode);
   });
 
+  it('gives the next migration after a failed one a fresh record', async () => {
+    // "flaky" failed above; KubeVirt replaces migrationState in PreparingTarget.
+    const mig = await migrate(w, 'flaky', 'mig-after-fail');
+    expect(mig.status?.phase).toBe('Succeeded');
+    const state = w.vmis.latest('flaky')!.status!.migrationState!;
+    expect(state).toMatchObject({ migrationUid: mig.metadata.uid, completed: true });
+    expect(state.failed).toBeUndefined();
+    expect(state.failureReason).toBeUndefined();
+  });
+
   it('fails a migration before hand-off: the target pod is deleted, the VMI is untouched', async () => {
     const vmi = w.vmis.latest('flaky')!;
     sim.failNextMigration(w.ns, 'flaky', { atPhase: 'Scheduling' });

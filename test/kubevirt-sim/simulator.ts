@@ -1122,7 +1122,11 @@ export class KubevirtSimulator {
       vmi.metadata.name!,
       (v) => {
         if (v.metadata.uid !== vmi.metadata.uid) return false;
-        v.status = { ...v.status, migrationState: { ...v.status?.migrationState, ...state } };
+        // A new migration gets a fresh record, as KubeVirt writes it in PreparingTarget; the last
+        // one's completed/failed fields must not leak into it.
+        const prev = v.status?.migrationState;
+        const fresh = state.migrationUid !== undefined && state.migrationUid !== prev?.migrationUid;
+        v.status = { ...v.status, migrationState: fresh ? { ...state } : { ...prev, ...state } };
         extra(v);
       },
     );

@@ -155,6 +155,95 @@ describe('nextNetworkStatus', () => {
     });
   });
 
+  it('records a quick migration seen only in its end state, with the cutover from the ready time', () => {
+    const node1: Placement = { kind: 'node', node: 'n1' };
+    const s = nextNetworkStatus({
+      prev: undefined,
+      spec: spec(node1),
+      facts: facts(node1),
+      observed: seen('n1'),
+      committedAtMs: at,
+    }).status;
+    const node2: Placement = { kind: 'node', node: 'n2' };
+    const done = {
+      id: 'j1',
+      source: 'n1',
+      target: 'n2',
+      startedAt: '2026-11-26T10:00:00Z',
+      endedAt: '2026-11-26T10:00:01Z',
+      completed: true,
+      failed: false,
+    };
+    const r = nextNetworkStatus({
+      prev: s,
+      spec: spec(node2),
+      facts: facts(node2, { migration: done, targetReadyAtMs: at - 40 }),
+      observed: seen('n2'),
+      committedAtMs: at,
+    });
+    expect(r.events.map((e) => e.reason)).toEqual([
+      'MigrationStarted',
+      'MigrationCutOver',
+      'MigrationCompleted',
+    ]);
+    expect(r.status.lastMigration).toEqual({
+      from: 'n1',
+      to: 'n2',
+      startedAt: done.startedAt,
+      completedAt: done.endedAt,
+      cutoverMilliseconds: 40,
+    });
+    const again = nextNetworkStatus({
+      prev: r.status,
+      spec: spec(node2),
+      facts: facts(node2, { migration: done, targetReadyAtMs: at - 40 }),
+      observed: seen('n2'),
+      committedAtMs: at + 999,
+    });
+    expect(again.events).toEqual([]);
+  });
+
+  it('tells a retry that completed from the failed run before it', () => {
+    const node1: Placement = { kind: 'node', node: 'n1' };
+    const failed = {
+      id: 'j1',
+      source: 'n1',
+      target: 'n2',
+      startedAt: '2026-11-26T10:00:00Z',
+      endedAt: '2026-11-26T10:00:01Z',
+      completed: true,
+      failed: true,
+    };
+    const s = nextNetworkStatus({
+      prev: { ipv4: '10.10.0.5', phase: 'Ready' },
+      spec: spec(node1),
+      facts: facts(node1, { migration: failed }),
+      observed: seen('n1'),
+      committedAtMs: at,
+    }).status;
+    const node2: Placement = { kind: 'node', node: 'n2' };
+    const retry = {
+      ...failed,
+      id: 'j2',
+      startedAt: '2026-11-26T10:00:05Z',
+      endedAt: '2026-11-26T10:00:06Z',
+      failed: false,
+    };
+    const r = nextNetworkStatus({
+      prev: s,
+      spec: spec(node2),
+      facts: facts(node2, { migration: retry }),
+      observed: seen('n2'),
+      committedAtMs: at,
+    });
+    expect(r.events.map((e) => e.reason)).toEqual([
+      'MigrationStarted',
+      'MigrationCutOver',
+      'MigrationCompleted',
+    ]);
+    expect(r.status.lastMigration).toMatchObject({ startedAt: retry.startedAt, completedAt: retry.endedAt });
+  });
+
   it('reports a failed migration as a Warning and stays at the source', () => {
     const created = migrating('target-created');
     const migration = { id: 'j1', source: 'n1', target: 'n2', completed: false, failed: false };

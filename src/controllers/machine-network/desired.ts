@@ -68,57 +68,55 @@ export function nextNetworkStatus(input: {
   if (prev?.ipv4 !== spec.ipv4)
     events.push({ type: 'Normal', reason: 'IPAssigned', message: `assigned ${spec.ipv4}, MAC ${spec.mac}` });
 
+  // One record per migration run, keyed by its source and target. Each milestone is recorded when
+  // first seen true, even when reconciles saw only the end state of a quick migration.
   let lastMigration = prev?.lastMigration;
   const m = facts.migration;
-  if (p.kind === 'migrating' && m) {
-    const isNew =
-      lastMigration?.from !== p.source || lastMigration?.to !== p.target || prev?.phase !== 'Migrating';
-    if (isNew) {
-      lastMigration = {
-        from: p.source,
-        to: p.target,
-        startedAt: m.startedAt ?? new Date(input.committedAtMs).toISOString(),
-      };
+  if (m?.target) {
+    const now = new Date(input.committedAtMs).toISOString();
+    // A finished record is this run only if KubeVirt's start time matches: a retry after a failed
+    // run shares source and target.
+    const sameRun =
+      lastMigration?.from === m.source &&
+      lastMigration.to === m.target &&
+      (!lastMigration.completedAt ||
+        (m.completed && (m.startedAt ?? lastMigration.startedAt) === lastMigration.startedAt));
+    if (!sameRun) {
+      lastMigration = { from: m.source, to: m.target, startedAt: m.startedAt ?? now };
       events.push({
         type: 'Normal',
         reason: 'MigrationStarted',
-        message: `live migration ${p.source} → ${p.target}`,
+        message: `live migration ${m.source} → ${m.target}`,
       });
+    } else if (m.startedAt && lastMigration!.startedAt !== m.startedAt) {
+      lastMigration = { ...lastMigration, startedAt: m.startedAt }; // KubeVirt's own start, once it sets it
     }
-    if (
-      p.phase === 'target-ready' &&
-      observed.routedTo === p.target &&
-      lastMigration?.cutoverMilliseconds === undefined
-    ) {
+    const cutOver =
+      !m.failed &&
+      observed.routedTo === m.target &&
+      (p.kind === 'migrating' ? p.phase === 'target-ready' : m.completed);
+    if (cutOver && lastMigration!.cutoverMilliseconds === undefined) {
       const readyAt = facts.targetReadyAtMs ?? input.committedAtMs;
-      lastMigration = {
-        ...lastMigration,
-        cutoverMilliseconds: Math.max(0, Math.round(input.committedAtMs - readyAt)),
-      };
+      const ms = Math.max(0, Math.round(input.committedAtMs - readyAt));
+      lastMigration = { ...lastMigration, cutoverMilliseconds: ms };
       events.push({
         type: 'Normal',
         reason: 'MigrationCutOver',
-        message: `routes moved to ${p.target} ${lastMigration.cutoverMilliseconds} ms after the target was ready`,
+        message: `routes moved to ${m.target} ${ms} ms after the target was ready`,
       });
     }
-  } else if (prev?.phase === 'Migrating' && m?.completed) {
-    lastMigration = {
-      ...lastMigration,
-      completedAt: m.endedAt ?? new Date(input.committedAtMs).toISOString(),
-    };
-    events.push(
-      m.failed
-        ? {
-            type: 'Warning',
-            reason: 'MigrationFailed',
-            message: `live migration to ${m.target ?? 'target'} failed${m.failureReason ? `: ${m.failureReason}` : ''}; routes stay at ${m.source}`,
-          }
-        : {
-            type: 'Normal',
-            reason: 'MigrationCompleted',
-            message: `now running on ${p.kind === 'node' ? p.node : m.target}`,
-          },
-    );
+    if (m.completed && !lastMigration!.completedAt) {
+      lastMigration = { ...lastMigration, completedAt: m.endedAt ?? now };
+      events.push(
+        m.failed
+          ? {
+              type: 'Warning',
+              reason: 'MigrationFailed',
+              message: `live migration to ${m.target} failed${m.failureReason ? `: ${m.failureReason}` : ''}; routes stay at ${m.source}`,
+            }
+          : { type: 'Normal', reason: 'MigrationCompleted', message: `now running on ${m.target}` },
+      );
+    }
   }
 
   const status: MachineNetworkStatus = {

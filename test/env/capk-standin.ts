@@ -1,0 +1,76 @@
+// Stands in for capk's KubevirtMachine controller where it touches the VM: capk creates a
+// VirtualMachine named after each KubevirtMachine from its virtualMachineTemplate, with capk's labels,
+// retrying when admission refuses; and deletes it when the machine goes. capk itself (its bootstrap
+// checks, load balancer, providerID) is not modelled. Built on the project's own runtime.
+import { KubevirtMachines, type KubevirtMachine } from '../../src/capk/resources.js';
+import { VirtualMachines, type VirtualMachine } from '../../src/kubevirt/resources.js';
+import { CapkMachineLabels } from '../../src/webhook/index.js';
+import { Controller, ClusterNameLabel, Manager, type KubeObject } from '../../src/runtime/index.js';
+import type * as k8s from '@kubernetes/client-node';
+
+export interface CapkStandIn {
+  /** Admission refusals seen so far (the webhook asks capk to retry). */
+  refusals: number;
+  stop(): Promise<void>;
+}
+
+export async function startCapkStandIn(kc: k8s.KubeConfig, namespace: string): Promise<CapkStandIn> {
+  const mgr = new Manager({ kubeConfig: kc, namespaces: [namespace] });
+  const machines = mgr.informer<KubevirtMachine>(KubevirtMachines);
+  const vms = mgr.informer<VirtualMachine>(VirtualMachines);
+  const state: CapkStandIn = { refusals: 0, stop: () => mgr.stop() };
+  mgr.add(
+    new Controller({
+      name: 'capk-standin',
+      for: KubevirtMachines,
+      watches: [
+        { source: VirtualMachines, map: (o) => [{ namespace: o.metadata.namespace, name: o.metadata.name }] },
+      ],
+      backoff: { baseMs: 100, maxMs: 1_000 },
+      reconcile: async (req) => {
+        const m = machines.get(req);
+        const vm = vms.get(req);
+        if (!m || m.metadata.deletionTimestamp) {
+          if (vm && !vm.metadata.deletionTimestamp)
+            await mgr.client.delete(VirtualMachines, req.name, req.namespace);
+          return;
+        }
+        if (vm) return;
+        try {
+          await mgr.client.create<VirtualMachine>(VirtualMachines, vmFor(m));
+        } catch (e) {
+          state.refusals++;
+          throw e; // capk's reconcile returns the error and is retried with backoff
+        }
+      },
+    }),
+  );
+  await mgr.start();
+  return state;
+}
+
+function vmFor(m: KubevirtMachine): VirtualMachine {
+  const template = (m.spec?.virtualMachineTemplate ?? {}) as {
+    metadata?: KubeObject['metadata'];
+    spec?: VirtualMachine['spec'];
+  };
+  const cluster = m.metadata.labels?.[ClusterNameLabel];
+  return {
+    metadata: {
+      name: m.metadata.name,
+      namespace: m.metadata.namespace,
+      labels: {
+        ...(template.metadata?.labels ?? {}),
+        'kubevirt.io/vm': m.metadata.name,
+        name: m.metadata.name,
+        ...(cluster ? { [ClusterNameLabel]: cluster } : {}),
+        [CapkMachineLabels.name]: m.metadata.name,
+        [CapkMachineLabels.namespace]: m.metadata.namespace!,
+      },
+    },
+    spec: template.spec ?? {
+      runStrategy: 'Always',
+      template: { spec: { domain: { devices: {}, resources: { requests: { memory: '128Mi' } } } } },
+    },
+  };
+}
