@@ -120,14 +120,23 @@ export class Controller {
     for (const w of this.opts.watches ?? []) {
       const inf = informerFor(w.source);
       this.informers.push(inf);
-      inf.addHandler((e) => {
-        if (w.predicate && !w.predicate(e)) return;
-        const priority = this.isUrgent(e);
-        for (const k of safeMap(w.map, e.object, this.log)) this.queue.add(keyOf(k), { priority });
-        if (e.old && e.old !== e.object)
-          for (const k of safeMap(w.map, e.old, this.log)) this.queue.add(keyOf(k), { priority });
-      });
+      this.watch(inf, w.map, w.predicate);
     }
+  }
+
+  /**
+   * Feeds the queue from any informer through a map function, also after start — e.g. an informer
+   * on an infra cluster found at runtime (Manager.informerOn). Its cached objects are replayed as
+   * adds. Such informers do not gate the controller's start.
+   */
+  watch(inf: Informer, map: MapFunc, predicate?: (e: InformerEvent) => boolean): void {
+    inf.addHandler((e) => {
+      if (predicate && !predicate(e)) return;
+      const priority = this.isUrgent(e);
+      for (const k of safeMap(map, e.object, this.log)) this.queue.add(keyOf(k), { priority });
+      if (e.old && e.old !== e.object)
+        for (const k of safeMap(map, e.old, this.log)) this.queue.add(keyOf(k), { priority });
+    });
   }
 
   /** Waits for the informers, then runs the workers until stop(). */

@@ -72,7 +72,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   readonly restarts = { error: 0, gone: 0, silence: 0 };
 
   constructor(
-    private readonly client: RestClient,
+    readonly client: RestClient,
     readonly opts: InformerOptions,
   ) {
     const ns = opts.namespaces?.filter((n) => n !== '') ?? [];

@@ -51,6 +51,7 @@ export class Manager {
   readonly fieldManager: string;
   readonly infraClusters: InfraClusters;
   private readonly informers = new Map<string, Informer>();
+  private readonly remoteInformers = new Map<string, Informer>();
   private readonly controllers: Controller[] = [];
   private readonly servers: EndpointServer[] = [];
   private elector?: LeaderElector;
@@ -91,6 +92,36 @@ export class Manager {
       });
       this.informers.set(key, inf);
       if (this.started) inf.start();
+    }
+    return inf as unknown as Informer<T>;
+  }
+
+  /**
+   * A shared informer on another cluster (an infra cluster's client from infraClusters), started at
+   * once if the manager runs. It does not count for readiness: a remote cluster may be unreachable.
+   */
+  informerOn<T extends KubeObject = KubeObject>(
+    client: RestClient,
+    source: Source,
+    namespaces?: string[],
+  ): Informer<T> {
+    const resource = sourceResource(source);
+    const sel: { labelSelector?: string; fieldSelector?: string } = 'resource' in source ? source : {};
+    const key = `${client.host}|${refKey(resource)}?l=${sel.labelSelector ?? ''}&f=${sel.fieldSelector ?? ''}&ns=${(namespaces ?? []).join(',')}`;
+    let inf = this.remoteInformers.get(key);
+    if (!inf || inf.client !== client) {
+      void inf?.stop();
+      inf = new Informer(client, {
+        resource,
+        namespaces,
+        labelSelector: sel.labelSelector,
+        fieldSelector: sel.fieldSelector,
+        silenceMs: this.opts.watchSilenceMs,
+        logger: this.log.child({ cluster: client.host }),
+        metrics: this.metrics,
+      });
+      this.remoteInformers.set(key, inf);
+      if (this.started && !this.stopping) inf.start();
     }
     return inf as unknown as Informer<T>;
   }
@@ -138,6 +169,7 @@ export class Manager {
       for (const s of [h, m]) if (s) this.servers.push(s);
     }
     for (const i of this.informers.values()) i.start();
+    for (const i of this.remoteInformers.values()) i.start();
     await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
     if (this.stopping) return;
     this.log.info('caches synced', { informers: this.informers.size });
@@ -176,7 +208,7 @@ export class Manager {
     await Promise.all(this.controllers.map((c) => c.stop({ drain: true })));
     this.controllersRunning = false;
     await this.elector?.stop();
-    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+    await Promise.all([...this.informers.values(), ...this.remoteInformers.values()].map((i) => i.stop()));
     await Promise.all(this.servers.map((s) => s.close()));
     this.infraClusters.close();
     this.client.close();

@@ -4,14 +4,19 @@ import { readFileSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
 import {
   ApiError,
+  Controller,
   InfraClusters,
+  Manager,
+  mapByLabels,
   RestClient,
   Secrets,
   TerminalError,
   connectionFromKubeconfig,
   parseKubeconfig,
 } from '../../src/runtime/index.js';
+import { installCrds } from '../env/crds.js';
 import { createTestNamespace, testKubeConfig } from '../env/kube.js';
+import { Gadgets, Widgets, eventually, toyCrds } from './toy.js';
 
 let kc: k8s.KubeConfig;
 let client: RestClient;
@@ -84,4 +89,45 @@ test('the light kubeconfig loader talks to the API server; plugin users fall bac
   const full = await connectionFromKubeconfig(JSON.stringify(exec));
   expect(full.constructor.name).toBe('KubeConfig');
   expect(full.getCurrentCluster()?.server).toBe('https://127.0.0.1:1');
+});
+
+test('a controller watches an infra cluster found at runtime and maps its objects to its own keys', async () => {
+  await installCrds(kc, toyCrds());
+  const kubeconfig = readFileSync(process.env.CAPK_PODNET_TEST_KUBECONFIG!, 'utf8');
+  await client.create(Secrets, {
+    metadata: { name: 'infra-2', namespace: ns },
+    data: { kubeconfig: b64(kubeconfig) },
+  });
+  await client.create(Widgets, { metadata: { name: 'wr', namespace: ns }, spec: {} });
+  const calls: string[] = [];
+  const mgr = new Manager({ kubeConfig: kc, namespaces: [ns] });
+  const ctrl = mgr.add(
+    new Controller({
+      name: 'remote',
+      for: Widgets,
+      predicate: () => false, // only the infra cluster's events count here
+      reconcile: async (req) => {
+        calls.push(req.name);
+      },
+    }),
+  );
+  await mgr.start();
+  try {
+    const infra = await mgr.infraClusters.get({ name: 'infra-2' }, ns);
+    expect(infra.local).toBe(false);
+    const gadgets = mgr.informerOn(infra.client, Gadgets, [ns]);
+    expect(mgr.informerOn(infra.client, Gadgets, [ns])).toBe(gadgets); // shared
+    ctrl.watch(gadgets, mapByLabels('test.capk-podnet.io/widget'));
+    await gadgets.waitForSync();
+    await client.create(Gadgets, {
+      metadata: { name: 'g', namespace: ns, labels: { 'test.capk-podnet.io/widget': 'wr' } },
+      spec: {},
+    });
+    await eventually('widget reconciled from the infra cluster event', () =>
+      calls.includes('wr') ? true : undefined,
+    );
+    expect(calls.every((c) => c === 'wr')).toBe(true);
+  } finally {
+    await mgr.stop();
+  }
 });
