@@ -1,17 +1,59 @@
-// `npm run demo`: the main job. Brings up a local control plane (real kube-apiserver + etcd) and a
-// real OVN central, installs the project's CRDs, shows both are live, and prints how to reach them.
-// It grows with each capability (tenant cluster from the templates, live migration, report).
+// `npm run demo`: the main job, on real parts wherever this machine can run them.
+//   1. a local control plane (real kube-apiserver + etcd) and a real OVN central with an
+//      OVN-Kubernetes-like infra topology of 3 nodes;
+//   2. the KubeVirt simulator on those nodes, capk's VM-creating part stood in, and capk-podnet's
+//      manager: in-cluster IPAM, the machine network controller with the OVN driver, the VM webhook;
+//   3. a tenant cluster from templates/cluster-template.yaml (1 control plane, 2 workers; machines
+//      stamped from the KubevirtMachineTemplates as Cluster API would);
+//   4. live migrations and a node drain, with the routes following each VM, checked with ovn-trace;
+//   5. a report (stdout and reports/demo-report.json).
 //   npm run demo            run the scenario, print the report, tear everything down
 //   npm run demo -- --keep  leave the control plane and OVN running until Ctrl-C
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { KubeControlPlane } from '../test/env/kube-control-plane.js';
-import { OvnCentral } from '../test/env/ovn-central.js';
+import { KubevirtMachines, type KubevirtMachine } from '../src/capk/resources.js';
+import {
+  VirtualMachineInstanceMigrations,
+  VirtualMachineInstances,
+  type VirtualMachineInstance,
+} from '../src/kubevirt/resources.js';
+import {
+  ClusterResource,
+  CoreEvents,
+  getCondition,
+  type KubeObject,
+  type ResourceRef,
+} from '../src/runtime/index.js';
+import { renderTemplateFile } from '../test/env/cluster-template.js';
 import { installCrdFiles, projectCrdFiles } from '../test/env/crds.js';
+import { KubeControlPlane } from '../test/env/kube-control-plane.js';
+import { waitFor } from '../test/env/processes.js';
+import { TenantWorld } from '../test/env/tenant-world.js';
+import { arpRequest, outputs, syncTraceNeighbours } from '../test/network-ovn/trace.js';
 
 const keep = process.argv.includes('--keep');
+const root = join(import.meta.dirname, '..');
+const CLUSTER = 'demo';
 
-function log(msg: string): void {
-  console.log(`[demo ${new Date().toISOString().slice(11, 23)}] ${msg}`);
+const log = (msg: string) => console.log(`[demo ${new Date().toISOString().slice(11, 23)}] ${msg}`);
+
+interface MachineRow {
+  machine: string;
+  role: string;
+  ipv4: string;
+  mac: string;
+  node: string;
+}
+
+interface MigrationRow {
+  machine: string;
+  from: string;
+  to: string;
+  ipKept: boolean;
+  routeFollowed: boolean;
+  cutoverMs?: number;
+  trigger: string;
 }
 
 async function main(): Promise<void> {
@@ -27,49 +69,260 @@ async function main(): Promise<void> {
     log('starting etcd + kube-apiserver (first run builds them from the Go module proxy)');
     const cp = await KubeControlPlane.start();
     cleanups.push(() => cp.stop());
-    log(`kube-apiserver ready at ${cp.server} in ${Date.now() - t} ms`);
-
-    t = Date.now();
-    const crdFiles = projectCrdFiles();
-    await installCrdFiles(cp.kubeconfigPath, crdFiles);
-    log(`installed CRDs from ${crdFiles.length} files in ${Date.now() - t} ms`);
-
-    t = Date.now();
-    const ovn = await OvnCentral.start();
-    cleanups.push(() => ovn.stop());
-    log(`OVN central (NB, SB, northd) ready in ${Date.now() - t} ms`);
-
+    await installCrdFiles(cp.kubeconfigPath, projectCrdFiles());
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
     const version = await kc.makeApiClient(k8s.VersionApi).getCode();
-    const crds = await kc.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition();
-    const nbVersion = (await ovn.nbctl('get', 'NB_Global', '.', 'external_ids')).trim();
-    const northd = (await ovn.sbctl('--bare', '--columns=nb_cfg', 'list', 'SB_Global')).trim();
+    log(`Kubernetes ${version.gitVersion} at ${cp.server}, CRDs installed, in ${Date.now() - t} ms`);
 
-    console.log(
-      [
-        '',
-        'capk-podnet demo environment',
-        `  Kubernetes ${version.gitVersion}: ${cp.server}`,
-        `    kubectl --kubeconfig ${cp.kubeconfigPath} get crds   (${crds.items.length} CRDs installed)`,
-        `  OVN northbound: ${ovn.nbRemote}`,
-        `    ovn-nbctl --db=${ovn.nbRemote} show   (NB_Global external_ids ${nbVersion || '{}'})`,
-        `  OVN southbound: ${ovn.sbRemote}   (northd in sync, nb_cfg ${northd})`,
-        `    ovn-sbctl --db=${ovn.sbRemote} show`,
-        '',
-      ].join('\n'),
+    t = Date.now();
+    const world = await TenantWorld.start({ kc, prefix: 'demo', nodes: 3 });
+    cleanups.push(() => world.stop());
+    log(
+      `infra: OVN central + ${world.nodes.length} node switches, KubeVirt simulator, capk-podnet manager, in ${Date.now() - t} ms`,
     );
+
+    // 3. The tenant cluster from the template.
+    const objects = renderTemplateFile(join(root, 'templates', 'cluster-template.yaml'), {
+      CLUSTER_NAME: CLUSTER,
+      NAMESPACE: world.ns,
+      KUBERNETES_VERSION: 'v1.34.4',
+      CONTROL_PLANE_MACHINE_COUNT: '1',
+      WORKER_MACHINE_COUNT: '2',
+      NODE_VM_IMAGE_TEMPLATE: 'quay.io/capk/ubuntu-2404-container-disk:v1.34.4',
+      CRI_PATH: '/var/run/containerd/containerd.sock',
+    });
+    const served: Record<string, ResourceRef> = {
+      Cluster: { ...ClusterResource, version: 'v1beta1' },
+      KubevirtCluster: { ...KubevirtMachines, kind: 'KubevirtCluster', plural: 'kubevirtclusters' },
+      KubevirtMachineTemplate: {
+        ...KubevirtMachines,
+        kind: 'KubevirtMachineTemplate',
+        plural: 'kubevirtmachinetemplates',
+      },
+    };
+    const skipped: string[] = [];
+    for (const o of objects) {
+      const ref = served[o.kind!];
+      if (ref) await world.client.create(ref, o);
+      else skipped.push(o.kind!);
+    }
+    log(
+      `applied the template (${objects.length - skipped.length} objects; no provider here for ${skipped.join(', ')})`,
+    );
+
+    // What KubeadmControlPlane and the MachineDeployment's MachineSet would do: stamp KubevirtMachines.
+    const machines: { name: string; role: string }[] = [
+      { name: `${CLUSTER}-control-plane-0`, role: 'control-plane' },
+      { name: `${CLUSTER}-md-0-0`, role: 'worker' },
+      { name: `${CLUSTER}-md-0-1`, role: 'worker' },
+    ];
+    for (const m of machines) {
+      const template = objects.find(
+        (o) =>
+          o.kind === 'KubevirtMachineTemplate' &&
+          o.metadata.name === `${CLUSTER}-${m.role === 'worker' ? 'md-0' : 'control-plane'}`,
+      ) as KubeObject & { spec: { template: { spec: object } } };
+      await world.client.create(KubevirtMachines, {
+        metadata: {
+          name: m.name,
+          namespace: world.ns,
+          labels: {
+            'cluster.x-k8s.io/cluster-name': CLUSTER,
+            ...(m.role === 'control-plane' ? { 'cluster.x-k8s.io/control-plane': '' } : {}),
+          },
+        },
+        spec: template.spec.template.spec,
+      } as KubeObject);
+    }
+    t = Date.now();
+    const rows = await Promise.all(machines.map((m) => readyRow(world, m.name, m.role)));
+    log(`tenant cluster up: ${rows.length} machines NetworkReady in ${Date.now() - t} ms`);
+    printTable(
+      ['machine', 'role', 'IPv4', 'MAC', 'infra node'],
+      rows.map((r) => [r.machine, r.role, r.ipv4, r.mac, r.node]),
+    );
+
+    // 4. Live migrations: a worker back and forth, then a drain of the control plane's node.
+    const migrations: MigrationRow[] = [];
+    const worker = rows[1]!;
+    for (let i = 0; i < 2; i++)
+      migrations.push(await migrateAndCheck(world, worker, `VirtualMachineInstanceMigration ${i + 1}`));
+    const cpRow = rows[0]!;
+    const drained = (await readyRow(world, cpRow.machine, cpRow.role)).node;
+    const drain = await world.sim.drainNode(drained);
+    log(`drained ${drained}: ${drain.marked.length} VM(s) evacuated by live migration`);
+    for (const r of rows) {
+      const before = r.node;
+      if (before !== drained) continue;
+      const after = await waitFor(
+        `${r.machine} off ${drained}`,
+        async () => {
+          const row = await readyRow(world, r.machine, r.role);
+          return row.node !== drained ? row : undefined;
+        },
+        60_000,
+      );
+      const m = await world.client.get<KubevirtMachine>(KubevirtMachines, r.machine, world.ns);
+      migrations.push({
+        machine: r.machine,
+        from: before,
+        to: after.node,
+        ipKept: after.ipv4 === r.ipv4 && after.mac === r.mac,
+        routeFollowed: (await southRouteNode(world, r.ipv4)) === after.node,
+        cutoverMs: m.status?.network?.lastMigration?.cutoverMilliseconds,
+        trigger: `drain of ${drained}`,
+      });
+    }
+    await world.sim.uncordonNode(drained);
+    printTable(
+      ['machine', 'trigger', 'from', 'to', 'IP+MAC kept', 'route followed', 'cutover ms'],
+      migrations.map((m) => [
+        m.machine,
+        m.trigger,
+        m.from,
+        m.to,
+        yes(m.ipKept),
+        yes(m.routeFollowed),
+        String(m.cutoverMs ?? '-'),
+      ]),
+    );
+
+    // ovn-trace: the gateway answers ARP with the shared MAC on the node that runs each VM now.
+    await syncTraceNeighbours(world.ovn);
+    const arp: { machine: string; node: string; answered: boolean }[] = [];
+    for (const r of rows) {
+      const now = await readyRow(world, r.machine, r.role);
+      const port = `capk_${world.ns}_${r.machine}_${now.node}`;
+      const trace = await world.ovn.trace(
+        now.node,
+        arpRequest({ port, mac: now.mac, ip: now.ipv4 }, '169.254.1.1'),
+        '--minimal',
+      );
+      arp.push({
+        machine: r.machine,
+        node: now.node,
+        answered: outputs(trace).includes(port) && trace.includes('arp.sha = 0a:58:a9:fe:01:01'),
+      });
+    }
+    log(
+      `ovn-trace: ARP for 169.254.1.1 answered with 0a:58:a9:fe:01:01 for ${arp.filter((a) => a.answered).length}/${arp.length} VMs on their current nodes`,
+    );
+
+    // 5. The report.
+    const events = (
+      await world.client.list<
+        KubeObject & { reason?: string; message?: string; involvedObject?: { name?: string } }
+      >(CoreEvents, { namespace: world.ns })
+    ).items
+      .filter((e) => e.involvedObject?.name?.startsWith(CLUSTER))
+      .map((e) => `${e.involvedObject?.name}: ${e.reason} — ${e.message}`);
+    const report = {
+      kubernetes: version.gitVersion,
+      ovn: (await world.ovn.nbctl('--version')).split('\n')[0],
+      machines: rows,
+      migrations,
+      gatewayArp: arp,
+      events: events.length,
+      ok: migrations.every((m) => m.ipKept && m.routeFollowed) && arp.every((a) => a.answered),
+    };
+    mkdirSync(join(root, 'reports'), { recursive: true });
+    writeFileSync(
+      join(root, 'reports', 'demo-report.json'),
+      JSON.stringify({ ...report, eventLog: events }, null, 2),
+    );
+    console.log(`\nEvents (${events.length}):\n  ${events.slice(0, 30).join('\n  ')}`);
+    console.log(
+      `\nReport: ${report.ok ? 'every VM kept its IP, MAC and gateway; routes followed every migration' : 'FAILED: see reports/demo-report.json'} (reports/demo-report.json)\n`,
+    );
+    if (keep) {
+      console.log(`  kubectl --kubeconfig ${cp.kubeconfigPath} -n ${world.ns} get kubevirtmachines -o yaml`);
+      console.log(`  ovn-nbctl --db=${world.ovn.nbRemote} show\n`);
+      log('running until Ctrl-C (--keep)');
+      setInterval(() => undefined, 1 << 30); // the daemons are detached; this keeps the signal handlers alive
+      return;
+    }
+    if (!report.ok) process.exitCode = 1;
   } catch (e) {
     await cleanup();
     throw e;
   }
-  if (keep) {
-    log('running until Ctrl-C (--keep)');
-    setInterval(() => undefined, 1 << 30); // the daemons are detached; this keeps the signal handlers alive
-    return;
-  }
   await cleanup();
   log('stopped');
+}
+
+async function readyRow(w: TenantWorld, name: string, role: string): Promise<MachineRow> {
+  return waitFor(
+    `${name} NetworkReady`,
+    async () => {
+      const m = await w.client.get<KubevirtMachine>(KubevirtMachines, name, w.ns);
+      const net = m.status?.network;
+      if (getCondition(m, 'NetworkReady')?.status !== 'True' || net?.phase !== 'Ready') return undefined;
+      return { machine: name, role, ipv4: net.ipv4!, mac: net.mac!, node: net.node! };
+    },
+    60_000,
+    50,
+  );
+}
+
+async function migrateAndCheck(w: TenantWorld, r: MachineRow, trigger: string): Promise<MigrationRow> {
+  const before = await readyRow(w, r.machine, r.role);
+  const name = `${r.machine}-${Date.now()}`;
+  await w.client.create(VirtualMachineInstanceMigrations, {
+    metadata: { name, namespace: w.ns },
+    spec: { vmiName: r.machine },
+  } as KubeObject);
+  const to = await waitFor(
+    `${name} done`,
+    async () => {
+      const vmi = await w.client.get<VirtualMachineInstance>(VirtualMachineInstances, r.machine, w.ns);
+      const ms = vmi.status?.migrationState;
+      return ms?.completed && vmi.status?.nodeName !== before.node ? vmi.status!.nodeName : undefined;
+    },
+    60_000,
+  );
+  const after = await waitFor(
+    `${r.machine} ready on ${to}`,
+    async () => {
+      const row = await readyRow(w, r.machine, r.role);
+      return row.node === to ? row : undefined;
+    },
+    60_000,
+  );
+  const m = await w.client.get<KubevirtMachine>(KubevirtMachines, r.machine, w.ns);
+  return {
+    machine: r.machine,
+    from: before.node,
+    to,
+    ipKept: after.ipv4 === before.ipv4 && after.mac === before.mac,
+    routeFollowed: (await southRouteNode(w, after.ipv4)) === to,
+    cutoverMs: m.status?.network?.lastMigration?.cutoverMilliseconds,
+    trigger,
+  };
+}
+
+/** The node whose router port the VM's /32 route leaves through, read from the NB. */
+async function southRouteNode(w: TenantWorld, ip: string): Promise<string | undefined> {
+  const out = await w.ovn.nbctl(
+    '--bare',
+    '--columns=output_port',
+    'find',
+    'Logical_Router_Static_Route',
+    `ip_prefix="${ip}/32"`,
+  );
+  const ports = out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return ports.length === 1 ? ports[0]!.replace(/^rtos-/, '') : undefined;
+}
+
+const yes = (b: boolean) => (b ? 'yes' : 'NO');
+
+function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => '  ' + cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  console.log(`\n${line(head)}\n${line(widths.map((w) => '-'.repeat(w)))}\n${rows.map(line).join('\n')}\n`);
 }
 
 main().catch((e: unknown) => {
