@@ -103,8 +103,10 @@ describe('placementOf', () => {
 describe('readyTimeMs', () => {
   it.each([
     ['2026-01-02 15:04:05.5 +0000 UTC', undefined, Date.parse('2026-01-02T15:04:05.500Z')],
-    ['2026-01-02 17:04:05 +0200 EET', undefined, Date.parse('2026-01-02T15:04:05.000Z')],
-    [undefined, '2026-01-02T15:04:05Z', Date.parse('2026-01-02T15:04:05Z')],
+    ['2026-01-02 17:04:05.25 +0200 EET', undefined, Date.parse('2026-01-02T15:04:05.250Z')],
+    // Whole seconds cannot time a cutover: left to the controller's own clock.
+    ['2026-01-02 15:04:05 +0000 UTC', '2026-01-02T15:04:05Z', undefined],
+    [undefined, '2026-01-02T15:04:05.120Z', Date.parse('2026-01-02T15:04:05.120Z')],
     ['garbage', undefined, undefined],
   ])('%s / %s', (a, v, want) => {
     expect(readyTimeMs(a, v)).toBe(want);

@@ -105,23 +105,22 @@ export function placementOf(vmi: VirtualMachineInstance | undefined, pods: Pod[]
 }
 
 /**
- * KubeVirt writes the pod annotation with Go's time.String() ("2026-01-02 15:04:05.123456789 +0000
- * UTC", sub-second) and the VMI field as metav1.Time (RFC 3339, whole seconds): prefer the former.
+ * When the target domain became ready, if KubeVirt recorded it finely enough to time a cutover.
+ * KubeVirt copies the VMI's metav1.Time (whole seconds on the wire) into the pod annotation with Go's
+ * time.String() ("2026-01-02 15:04:05 +0000 UTC"), so usually it did not: a whole-second time would
+ * add up to a second of error. Then undefined, and the controller times from when it saw the state.
  */
 export function readyTimeMs(
   annotation: string | undefined,
   vmiTimestamp: string | undefined,
 ): number | undefined {
-  if (annotation) {
-    const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)? ([+-]\d{4})/.exec(annotation);
-    if (m) {
-      const frac = (m[3] ?? '.0').slice(0, 4).padEnd(4, '0');
-      const tz = `${m[4]!.slice(0, 3)}:${m[4]!.slice(3)}`;
-      const t = Date.parse(`${m[1]}T${m[2]}${frac}${tz}`);
-      if (!Number.isNaN(t)) return t;
-    }
+  const m = annotation ? /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+) ([+-]\d{4})/.exec(annotation) : null;
+  if (m) {
+    const frac = m[3]!.slice(0, 4).padEnd(4, '0');
+    const t = Date.parse(`${m[1]}T${m[2]}${frac}${m[4]!.slice(0, 3)}:${m[4]!.slice(3)}`);
+    if (!Number.isNaN(t)) return t;
   }
-  if (vmiTimestamp) {
+  if (vmiTimestamp && /\.\d+/.test(vmiTimestamp)) {
     const t = Date.parse(vmiTimestamp);
     if (!Number.isNaN(t)) return t;
   }

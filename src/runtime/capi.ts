@@ -146,8 +146,35 @@ export interface ClusterApiReconcilerOptions<T extends KubeObject> {
  * first (added → patch and return) → reconcileNormal → summary → patch (also after an error).
  */
 export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcilerOptions<T>): Reconciler {
-  return async (req, ctx) => {
+  // Read your own writes: after this reconciler patched an object, its watch event may not have
+  // reached the cache when the next reconcile of the key starts, and status computed from the older
+  // copy would undo the write (or repeat its Events). Until the cache shows the version written
+  // last, the object is read from the API server instead.
+  const written = new Map<string, string>();
+  const current = async (req: ObjectKey): Promise<T | undefined> => {
     const cached = o.cache.get(req);
+    const key = `${req.namespace ?? ''}/${req.name}`;
+    const mine = written.get(key);
+    if (!cached || mine === undefined || cached.metadata.resourceVersion === mine) {
+      written.delete(key);
+      return cached;
+    }
+    const live = await o.client.tryGet<T>(o.resource, req.name, req.namespace);
+    if (!live || live.metadata.resourceVersion === cached.metadata.resourceVersion) written.delete(key);
+    return live;
+  };
+  const patch = async (
+    helper: PatchHelper<T>,
+    object: T,
+    req: ObjectKey,
+    opts: { ownedConditions: string[] },
+  ) => {
+    const latest = await helper.patch(object, opts);
+    if (latest?.metadata.resourceVersion)
+      written.set(`${req.namespace ?? ''}/${req.name}`, latest.metadata.resourceVersion);
+  };
+  return async (req, ctx) => {
+    const cached = await current(req);
     if (!cached) return;
     if (isExternallyManaged(cached)) {
       ctx.log.debug('externally managed, skipping');
@@ -178,11 +205,11 @@ export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcil
       if (!hasFinalizer(object, o.finalizer)) return;
       const result = (await o.reconcileDelete(scope)) ?? {};
       if (!result.requeueAfterMs) removeFinalizer(object, o.finalizer);
-      await helper.patch(object, patchOpts);
+      await patch(helper, object, req, patchOpts);
       return result;
     }
     if (ensureFinalizer(object, o.finalizer)) {
-      await helper.patch(object, patchOpts);
+      await patch(helper, object, req, patchOpts);
       return;
     }
     let result: Result | void;
@@ -190,7 +217,7 @@ export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcil
       result = await o.reconcileNormal(scope);
     } finally {
       if (o.summary) setSummary(object, o.summary.type, o.summary.from);
-      await helper.patch(object, patchOpts);
+      await patch(helper, object, req, patchOpts);
     }
     return result;
   };

@@ -184,3 +184,35 @@ test('a paused Cluster or a paused annotation leaves the object untouched until 
   await eventually('w3 gadget', () => client.tryGet(Gadgets, 'w3-gadget', ns));
   expect(normalCalls.get('w4')).toBeUndefined();
 });
+
+describe('clusterApiReconciler reads its own writes', () => {
+  it('computes from what it wrote, not from a cache that has not caught up', async () => {
+    const name = 'stale-cache';
+    await client.create(Widgets, { metadata: { name, namespace: ns } } as Widget);
+    const first = await client.get<Widget>(Widgets, name, ns);
+    // A cache frozen at the first version: the worst case of a watch lagging behind our writes.
+    const frozen = { get: () => structuredClone(first) } as unknown as Parameters<
+      typeof clusterApiReconciler<Widget>
+    >[0]['cache'];
+    const counts: number[] = [];
+    const reconcile = clusterApiReconciler<Widget>({
+      resource: Widgets,
+      cache: frozen,
+      client,
+      finalizer: FINALIZER,
+      ownedConditions: [],
+      // Level-based from the object it is given: counts up once per reconcile it believes is new.
+      reconcileNormal: async ({ object }) => {
+        const seen = object.status?.gadgets ?? 0;
+        counts.push(seen);
+        object.status = { ...object.status, gadgets: Math.min(seen + 1, 2) };
+      },
+      reconcileDelete: async () => undefined,
+    });
+    const ctx = { controller: 't', reconcileId: 'r', log: mgr.log, signal: new AbortController().signal };
+    for (let i = 0; i < 4; i++) await reconcile({ namespace: ns, name }, ctx);
+    // Finalizer first, then 0 → 1 → 2 → 2: each step saw the previous write despite the frozen cache.
+    expect(counts).toEqual([0, 1, 2]);
+    expect((await client.get<Widget>(Widgets, name, ns)).status?.gadgets).toBe(2);
+  });
+});

@@ -12,7 +12,12 @@ import {
   type IPAddress,
   type IPAddressClaim,
 } from '../../ipam/index.js';
-import { hasRunningLauncher, launcherPodsOf, placementOf } from '../../kubevirt/placement.js';
+import {
+  hasRunningLauncher,
+  launcherPodsOf,
+  placementOf,
+  type PlacementFacts,
+} from '../../kubevirt/placement.js';
 import {
   KubevirtLabels,
   VirtualMachineInstanceMigrations,
@@ -61,6 +66,8 @@ interface Deps {
   addresses: Informer<IPAddress>;
   vmis: Informer<VirtualMachineInstance>;
   pods: Informer<Pod>;
+  /** When each migration's target was first seen ready (ms), by migration id. */
+  readySeen: Map<string, number>;
 }
 
 const launcherPods = { resource: Pods, labelSelector: `${KubevirtLabels.app}=${KubevirtLabels.appLauncher}` };
@@ -77,6 +84,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
     addresses: mgr.informer<IPAddress>(IPAddresses),
     vmis: mgr.informer<VirtualMachineInstance>(VirtualMachineInstances),
     pods: mgr.informer<Pod>(launcherPods),
+    readySeen: new Map(),
   };
   // capk names the VM, and so the VMI, after the KubevirtMachine, in the machine's namespace.
   const sameName = (o: KubeObject): ObjectKey[] => [
@@ -165,7 +173,10 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
   // Step: the driver converges the infra network on where the VM runs now.
   const ref = { namespace: m.metadata.namespace!, name: m.metadata.name };
   const vmi = d.vmis.get(ref);
-  const facts = placementOf(vmi, launcherPodsOf(ref.name, d.pods.list({ namespace: ref.namespace })));
+  const facts = withReadyTime(
+    d,
+    placementOf(vmi, launcherPodsOf(ref.name, d.pods.list({ namespace: ref.namespace }))),
+  );
   const spec = desiredVmNetwork({
     cluster: { namespace: kvCluster.metadata.namespace!, name: kvCluster.metadata.name },
     machine: ref,
@@ -201,6 +212,23 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
       observed.reason ?? NetworkReasons.Pending,
       observed.message ?? waitingMessage(spec.placement.kind),
     );
+}
+
+/**
+ * Times a cutover from when this process first saw the target ready, unless KubeVirt recorded that
+ * moment finer than a second (it usually does not). Forgotten once the migration has ended.
+ */
+function withReadyTime(d: Deps, facts: PlacementFacts): PlacementFacts {
+  const m = facts.migration;
+  if (!m) return facts;
+  const p = facts.placement;
+  const ready = p.kind === 'migrating' ? p.phase === 'target-ready' : m.completed && !m.failed;
+  let seen = d.readySeen.get(m.id);
+  if (ready && seen === undefined) d.readySeen.set(m.id, (seen = Date.now()));
+  if (m.completed) d.readySeen.delete(m.id);
+  return facts.targetReadyAtMs === undefined && seen !== undefined
+    ? { ...facts, targetReadyAtMs: seen }
+    : facts;
 }
 
 /** Marks a failed step's condition and NetworkReady with the same reason; ends reconcileNormal. */
