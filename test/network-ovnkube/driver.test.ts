@@ -276,6 +276,32 @@ describe('OvnKubeDriver (real API server, KubeVirt simulator, OVN-Kubernetes ann
     expect(udn.stats.vmPatches).toBe(patches);
   });
 
+  it('plans again when the VM changed between its read and the patch (409)', async () => {
+    await createVm('m4', '10.200.0.14');
+    // Another writer (capk, a person) labels the VM just before the driver's first patch lands.
+    class RacingClient extends RestClient {
+      raced = 0;
+      override async patch<T extends KubeObject>(...args: Parameters<RestClient['patch']>): Promise<T> {
+        if (this.raced++ === 0)
+          await client.patch(VirtualMachines, 'm4', ns, { metadata: { labels: { racer: 'was-here' } } });
+        return super.patch<T>(...args);
+      }
+    }
+    const racing = new RacingClient(kc);
+    const d = new OvnKubeDriver({ client: racing, network: 'primary-udn' });
+    try {
+      await d.ensureVm(await specOf('m4', '10.200.0.14'));
+      expect(d.stats).toMatchObject({ conflicts: 1, vmPatches: 1 });
+      const vm = await client.get<VirtualMachine>(VirtualMachines, 'm4', ns);
+      expect(vm.metadata.labels?.racer).toBe('was-here');
+      expect(vm.spec?.template?.metadata?.annotations?.[DEFAULT_NETWORK_ANNOTATION]).toContain(
+        '10.200.0.14/24',
+      );
+    } finally {
+      racing.close();
+    }
+  });
+
   it('removeVm takes its request off the VM, once; a missing VM is fine', async () => {
     const patches = udn.stats.vmPatches;
     await udn.removeVm({ namespace: ns, name: 'm1' });

@@ -11,7 +11,7 @@ import {
   type VirtualMachine,
   type VirtualMachineInstance,
 } from '../../kubevirt/resources.js';
-import { Pods, isNotFound, type Logger, type RestClient } from '../../runtime/index.js';
+import { Pods, isConflict, isNotFound, type Logger, type RestClient } from '../../runtime/index.js';
 import type { NetworkDriver, ObjectRef, VmNetworkObservation, VmNetworkSpec } from '../driver.js';
 import { planRemoval, planTemplate, type AddressRequest, type DefaultNetworkRef } from './annotations.js';
 import { observeVm } from './observe.js';
@@ -45,7 +45,11 @@ export interface OvnKubeDriverStats {
   vmPatches: number;
   /** Reads of the API server (VM, VMI, pod lists). */
   reads: number;
+  /** Patches refused because the VM changed since it was read (then planned again). */
+  conflicts: number;
 }
+
+const MAX_ATTEMPTS = 3;
 
 export const OVN_KUBERNETES_DEFAULT_NETWORK: DefaultNetworkRef = {
   namespace: 'ovn-kubernetes',
@@ -54,7 +58,7 @@ export const OVN_KUBERNETES_DEFAULT_NETWORK: DefaultNetworkRef = {
 
 export class OvnKubeDriver implements NetworkDriver {
   readonly name = 'ovnkube';
-  readonly stats: OvnKubeDriverStats = { vmPatches: 0, reads: 0 };
+  readonly stats: OvnKubeDriverStats = { vmPatches: 0, reads: 0, conflicts: 0 };
   private readonly client: RestClient;
   private readonly network: DefaultNetworkRef;
   private readonly requestIps: boolean;
@@ -85,22 +89,35 @@ export class OvnKubeDriver implements NetworkDriver {
 
   async ensureVm(spec: VmNetworkSpec): Promise<VmNetworkObservation> {
     const { namespace, name } = spec.machine;
-    // capk names the VM after the KubevirtMachine, in the machine's namespace.
-    const vm = await this.read(() => this.client.tryGet<VirtualMachine>(VirtualMachines, name, namespace));
-    if (!vm)
-      return {
-        programmed: false,
-        portNodes: [],
-        reason: 'VirtualMachineMissing',
-        message: `VirtualMachine ${namespace}/${name} does not exist yet`,
-      };
-    const plan = planTemplate(vm.spec?.template?.metadata?.annotations, this.request(spec), namespace);
-    if (!plan.ok) {
-      const seen = await this.observe(spec);
-      return { ...seen, programmed: false, reason: plan.reason, message: plan.message };
+    for (let attempt = 1; ; attempt++) {
+      // capk names the VM after the KubevirtMachine, in the machine's namespace.
+      const vm = await this.read(() => this.client.tryGet<VirtualMachine>(VirtualMachines, name, namespace));
+      if (!vm)
+        return {
+          programmed: false,
+          portNodes: [],
+          reason: 'VirtualMachineMissing',
+          message: `VirtualMachine ${namespace}/${name} does not exist yet`,
+        };
+      const plan = planTemplate(vm.spec?.template?.metadata?.annotations, this.request(spec), namespace);
+      if (!plan.ok) {
+        const seen = await this.observe(spec);
+        return { ...seen, programmed: false, reason: plan.reason, message: plan.message };
+      }
+      if (Object.keys(plan.annotations).length) {
+        try {
+          await this.patchTemplate(vm, plan.annotations);
+        } catch (e) {
+          // Someone (capk, the webhook, a person) changed the VM since the read: plan again.
+          if (isConflict(e) && attempt < MAX_ATTEMPTS) {
+            this.stats.conflicts++;
+            continue;
+          }
+          throw e;
+        }
+      }
+      return this.observe(spec);
     }
-    if (Object.keys(plan.annotations).length) await this.patchTemplate(vm, plan.annotations);
-    return this.observe(spec);
   }
 
   /** What OVN-Kubernetes shows for the VM now, without writing. */
@@ -125,12 +142,20 @@ export class OvnKubeDriver implements NetworkDriver {
    * opt-in stays (the admission webhook's, and harmless). OVN-Kubernetes frees its own ports.
    */
   async removeVm(machine: ObjectRef): Promise<void> {
-    const vm = await this.read(() =>
-      this.client.tryGet<VirtualMachine>(VirtualMachines, machine.name, machine.namespace),
-    );
-    if (!vm || vm.metadata.deletionTimestamp) return;
-    const changes = planRemoval(vm.spec?.template?.metadata?.annotations, this.network, machine.namespace);
-    if (Object.keys(changes).length) await this.patchTemplate(vm, changes);
+    for (let attempt = 1; ; attempt++) {
+      const vm = await this.read(() =>
+        this.client.tryGet<VirtualMachine>(VirtualMachines, machine.name, machine.namespace),
+      );
+      if (!vm || vm.metadata.deletionTimestamp) return;
+      const changes = planRemoval(vm.spec?.template?.metadata?.annotations, this.network, machine.namespace);
+      if (!Object.keys(changes).length) return;
+      try {
+        return await this.patchTemplate(vm, changes);
+      } catch (e) {
+        if (!isConflict(e) || attempt >= MAX_ATTEMPTS) throw e;
+        this.stats.conflicts++;
+      }
+    }
   }
 
   /**
