@@ -5,7 +5,9 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, usage } from './config.js';
+import { join } from 'node:path';
 import { registerControllers } from './controllers/index.js';
+import { machineMacSource, virtualMachineMutator, VM_MUTATE_PATH, WebhookServer } from './webhook/index.js';
 import {
   LeadershipLostError,
   Manager,
@@ -44,6 +46,18 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   await registerControllers(manager, config);
+  // Every replica serves admission (not only the leader), from the shared caches.
+  const webhook =
+    config.webhookBindAddress === '0'
+      ? undefined
+      : await WebhookServer.listen({
+          address: config.webhookBindAddress,
+          certFile: join(config.webhookCertDir, 'tls.crt'),
+          keyFile: join(config.webhookCertDir, 'tls.key'),
+          handlers: { [VM_MUTATE_PATH]: virtualMachineMutator(machineMacSource(manager)) },
+          logger: log,
+        });
+  void manager.done.finally(() => webhook?.close()).catch(() => undefined);
 
   let signalled = false;
   const onSignal = (sig: string) => {

@@ -37,6 +37,14 @@ export const ConfigSchema = z
     ovnNbCaFile: z.string().min(1).optional(),
     ovnNbCertFile: z.string().min(1).optional(),
     ovnNbKeyFile: z.string().min(1).optional(),
+    /** DNS servers handed to VMs whose cluster sets none: the infra cluster's DNS Service IP. */
+    infraDnsServers: csv.default(['10.96.0.10']),
+    /** MTU handed to VMs whose cluster sets none (the infra pod network's); unset: none. */
+    podNetworkMtu: z.coerce.number().int().min(576).max(9000).optional(),
+    /** The VirtualMachine admission webhook's listen address; 0 disables it. */
+    webhookBindAddress: bindAddress.default(':9443'),
+    /** Folder with the webhook's tls.crt and tls.key (cert-manager's Secret mounted). */
+    webhookCertDir: z.string().min(1).default('/tmp/k8s-webhook-server/serving-certs'),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     logFormat: z.enum(['json', 'text']).default('json'),
     metricsBindAddress: bindAddress.default(':8080'),

@@ -1,10 +1,48 @@
-// Where the project's controllers join the manager. Each controller module adds itself here:
-//   manager.add(new Controller({ name, for, owns, watches, reconcile, concurrency: config.concurrency }))
+// Where the project's controllers join the manager: the in-cluster IP pool provider and the
+// machine network controller with the configured network driver.
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
+import { addInClusterPoolProvider } from '../ipam/index.js';
+import type { NetworkDriver } from '../network/driver.js';
+import { OvnDriver } from '../network/ovn/index.js';
+import { OvnKubeDriver } from '../network/ovnkube/index.js';
 import type { Manager } from '../runtime/index.js';
+import { addMachineNetworkController } from './machine-network/index.js';
 
 export type RegisterControllers = (manager: Manager, config: Config) => void | Promise<void>;
 
-export const registerControllers: RegisterControllers = async (_manager, _config) => {
-  // No controllers yet: the cluster and machine network controllers and the IP pool provider go here.
+/** The network driver the configuration names, connected. */
+export async function startNetworkDriver(manager: Manager, config: Config): Promise<NetworkDriver> {
+  const driver: NetworkDriver =
+    config.networkDriver === 'ovn'
+      ? new OvnDriver({
+          nbRemotes: config.ovnNbAddress!,
+          logger: manager.log,
+          ...(config.ovnNbCaFile && config.ovnNbCertFile && config.ovnNbKeyFile
+            ? {
+                tls: {
+                  caCert: readFileSync(config.ovnNbCaFile, 'utf8'),
+                  certificate: readFileSync(config.ovnNbCertFile, 'utf8'),
+                  privateKey: readFileSync(config.ovnNbKeyFile, 'utf8'),
+                },
+              }
+            : {}),
+        })
+      : new OvnKubeDriver({ client: manager.client, logger: manager.log });
+  await driver.start();
+  return driver;
+}
+
+export const registerControllers: RegisterControllers = async (manager, config) => {
+  addInClusterPoolProvider(manager, { concurrency: config.concurrency });
+  const driver = await startNetworkDriver(manager, config);
+  addMachineNetworkController(manager, {
+    driver,
+    concurrency: config.concurrency,
+    defaults: {
+      dnsServers: config.infraDnsServers,
+      ...(config.podNetworkMtu ? { mtu: config.podNetworkMtu } : {}),
+    },
+  });
+  void manager.done.finally(() => driver.stop()).catch(() => undefined);
 };

@@ -35,6 +35,8 @@ test('serves /healthz, /readyz and /metrics, logs JSON, and drains on SIGTERM', 
     `127.0.0.1:${health}`,
     '--metrics-bind-address',
     `127.0.0.1:${metrics}`,
+    '--webhook-bind-address',
+    '0',
   ]);
   try {
     await eventually(
@@ -48,11 +50,16 @@ test('serves /healthz, /readyz and /metrics, logs JSON, and drains on SIGTERM', 
     expect((await fetch(`http://127.0.0.1:${health}/healthz`)).status).toBe(200);
     const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
     expect(text).toContain('process_resident_memory_bytes');
+
     expect((await fetch(`http://127.0.0.1:${health}/metrics`)).status).toBe(404);
     r.proc.kill('SIGTERM');
     expect(await r.exit).toBe(0);
     const lines = r.out.join('').split('\n').filter(Boolean);
-    const parsed = lines.map((l) => JSON.parse(l) as { message: string; level: string });
+    const parsed = lines.map((l) => JSON.parse(l) as { message: string; level: string; controller?: string });
+    // The project's controllers are registered and ran their workers.
+    expect(parsed.filter((l) => l.message === 'starting workers').map((l) => l.controller)).toEqual(
+      expect.arrayContaining(['machine-network', 'ipam-in-cluster-pool']),
+    );
     expect(parsed.map((l) => l.message)).toEqual(
       expect.arrayContaining(['starting', 'shutting down', 'stopped']),
     );

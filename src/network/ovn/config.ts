@@ -2,7 +2,7 @@
 // one switch per node, the rtos/stor port pair, gateway routers behind a join switch) belongs to
 // OVN-Kubernetes; the defaults below are its names, so that the driver finds its rows as they are.
 import type { ObjectRef } from '../driver.js';
-import type { Logger } from '../../ovsdb/index.js';
+import type { Logger, TlsOptions } from '../../ovsdb/index.js';
 
 /**
  * How the shared gateway (169.254.1.1 at one MAC on every node) answers ARP.
@@ -28,6 +28,8 @@ export interface OvnTopologyNames {
 export interface OvnDriverOptions {
   /** NB remotes (`unix:…`, `tcp:…`, `ssl:…`). */
   nbRemotes: string | string[];
+  /** Client certificate, key and CA (PEM) for `ssl:` remotes. */
+  tls?: TlsOptions;
   names?: Partial<OvnTopologyNames>;
   arpProxy?: ArpProxyMode;
   /** Egress through the node that runs the VM: a reroute policy (OVN-Kubernetes' habit) or none. */
@@ -77,6 +79,7 @@ export interface SyncTiming {
 
 export interface OvnDriverConfig {
   nbRemotes: string | string[];
+  tls?: TlsOptions;
   names: OvnTopologyNames;
   arpProxy: ArpProxyMode;
   north: 'policy' | 'none';
@@ -110,6 +113,7 @@ export const DEFAULT_LEASE_SECONDS = 3500;
 export function resolveConfig(o: OvnDriverOptions): OvnDriverConfig {
   const cfg: OvnDriverConfig = {
     nbRemotes: o.nbRemotes,
+    ...(o.tls ? { tls: o.tls } : {}),
     names: { ...OVN_KUBERNETES_NAMES, ...o.names },
     arpProxy: o.arpProxy ?? 'auto',
     north: o.north ?? 'policy',

@@ -147,6 +147,7 @@ export class OvnDriver implements NetworkDriver {
     const client = await OvsdbClient.connect<Nb>({
       model: nb.model,
       remotes: this.config.nbRemotes,
+      ...(this.config.tls ? { tls: this.config.tls } : {}),
       tables: MONITORED,
       indexes: CACHE_INDEXES,
       backoff: this.config.backoff,
