@@ -5,6 +5,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { openSync, closeSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { waitFor as poll } from '../../src/api/wait.js';
 
 export const execFileAsync = promisify(execFile);
 
@@ -71,26 +72,12 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls fn until it returns a value other than undefined or the timeout passes. */
-export async function waitFor<T>(
+/** Polls fn until it returns a value (errors count as "not yet"); the product's own poller, faster. */
+export function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined>,
   timeoutMs: number,
   intervalMs = 50,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await sleep(intervalMs);
-  }
+  return poll(what, fn, timeoutMs, intervalMs);
 }

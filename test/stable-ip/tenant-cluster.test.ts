@@ -167,6 +167,11 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
       expect(await southRouteNode(w, net.ipv4!)).toBe(net.node);
       expect(await portSwitches(w, net.mac!, net.ipv4!)).toEqual([net.node]);
       expect(getCondition(m, 'IPAMReady')?.status).toBe('True');
+      // The backup the CRD guard restores from after an upgrade dropped the schema.
+      const backup = JSON.parse(m.metadata.annotations?.['network.capk-podnet.io/backup'] ?? '{}') as {
+        assigned?: object;
+      };
+      expect(backup.assigned).toEqual({ ipv4: net.ipv4, mac: net.mac });
     }
     // capk had to wait for the address: its first VM create was refused by the webhook.
     expect(w.capk.refusals).toBeGreaterThan(0);

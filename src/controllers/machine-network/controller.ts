@@ -3,6 +3,7 @@
 // paused → finalizer → reconcileNormal | reconcileDelete → patch status with only our conditions.
 // reconcileNormal is a flat list of steps; each sets its own condition and may stop the list.
 import { clusterNetworkSpec, machineNetworkSpec, type ClusterNetworkSpec } from '../../api/network.js';
+import { backupPatch } from '../../api/backup.js';
 import { NetworkConditions, NetworkReasons } from '../../api/conditions.js';
 import {
   IPAddressClaims,
@@ -196,6 +197,17 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
     committedAtMs: Date.now(),
   });
   m.status = { ...m.status, network: status };
+  // A copy of the network spec and the assigned IP/MAC, so that a capk CRD re-applied without our
+  // schema (clusterctl upgrade) loses nothing the CRD guard cannot put back (ADR 0011).
+  const backup = backupPatch(m);
+  if (backup) {
+    const annotations = { ...m.metadata.annotations };
+    for (const [k, v] of Object.entries(backup.metadata.annotations)) {
+      if (v === null) delete annotations[k];
+      else annotations[k] = v;
+    }
+    m.metadata.annotations = annotations;
+  }
   for (const e of events) await d.events.event(m, e.type, e.reason, e.message);
 
   if (observed.programmed)
