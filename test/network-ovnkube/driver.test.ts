@@ -56,6 +56,7 @@ describe('OvnKubeDriver (real API server, KubeVirt simulator, OVN-Kubernetes ann
     await sim.start(kc, {
       namespace: ns,
       nodes: 3,
+      timing: { targetPendingTimeoutMs: 20_000 },
       hooks: {
         awaitTargetReady: async (ctx) => {
           const g = gate;
@@ -291,7 +292,9 @@ describe('OvnKubeDriver (real API server, KubeVirt simulator, OVN-Kubernetes ann
     const d = new OvnKubeDriver({ client: racing, network: 'primary-udn' });
     try {
       await d.ensureVm(await specOf('m4', '10.200.0.14'));
-      expect(d.stats).toMatchObject({ conflicts: 1, vmPatches: 1 });
+      // At least the racer's conflict; KubeVirt's own status writes on the VM may add more.
+      expect(d.stats.conflicts).toBeGreaterThanOrEqual(1);
+      expect(d.stats.vmPatches).toBe(1);
       const vm = await client.get<VirtualMachine>(VirtualMachines, 'm4', ns);
       expect(vm.metadata.labels?.racer).toBe('was-here');
       expect(vm.spec?.template?.metadata?.annotations?.[DEFAULT_NETWORK_ANNOTATION]).toContain(

@@ -49,7 +49,7 @@ export interface OvnKubeDriverStats {
   conflicts: number;
 }
 
-const MAX_ATTEMPTS = 3;
+const MAX_ATTEMPTS = 5;
 
 export const OVN_KUBERNETES_DEFAULT_NETWORK: DefaultNetworkRef = {
   namespace: 'ovn-kubernetes',
