@@ -103,8 +103,16 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
       for: KubevirtMachines,
       owns: [IPAddressClaims],
       concurrency: opts.concurrency ?? 4,
+      // A VM in the middle of a migration jumps the queue: its cutover waits on this reconcile.
+      priority: (e) => isMigrationEvent(e.object),
       watches: [
-        { source: VirtualMachineInstances, map: sameName },
+        {
+          source: VirtualMachineInstances,
+          map: (o) => {
+            noteTargetReady(deps, o as VirtualMachineInstance);
+            return sameName(o);
+          },
+        },
         {
           source: launcherPods,
           map: (o) => {
@@ -208,7 +216,9 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
     }
     m.metadata.annotations = annotations;
   }
-  for (const e of events) await d.events.event(m, e.type, e.reason, e.message);
+  // Events are best effort (EventRecorder never throws): not awaited, so a migration's next step
+  // never waits behind them.
+  for (const e of events) void d.events.event(m, e.type, e.reason, e.message);
 
   if (observed.programmed)
     markTrue(
@@ -224,6 +234,25 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
       observed.reason ?? NetworkReasons.Pending,
       observed.message ?? waitingMessage(spec.placement.kind),
     );
+}
+
+function isMigrationEvent(o: KubeObject): boolean {
+  const ms = (o as VirtualMachineInstance).status?.migrationState;
+  return (
+    (ms !== undefined && !ms.completed) || o.metadata.labels?.[KubevirtLabels.migrationJobUid] !== undefined
+  );
+}
+
+/** The moment the watch delivered a ready target, so a cutover figure includes the queue wait. */
+function noteTargetReady(d: Deps, vmi: VirtualMachineInstance): void {
+  const ms = vmi.status?.migrationState;
+  if (
+    ms?.migrationUid &&
+    ms.targetNodeDomainReadyTimestamp &&
+    !ms.completed &&
+    !d.readySeen.has(ms.migrationUid)
+  )
+    d.readySeen.set(ms.migrationUid, Date.now());
 }
 
 /**
