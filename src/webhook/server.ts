@@ -78,7 +78,10 @@ export class WebhookServer {
 
   close(): Promise<void> {
     for (const f of this.watched) unwatchFile(f);
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The API server keeps its connections to webhooks alive; close() alone would wait for them.
+    this.server.closeAllConnections();
+    return closed;
   }
 }
 

@@ -195,7 +195,7 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
       expect(await southRouteNode(w, net.ipv4!)).toBe(to);
       expect(await portSwitches(w, net.mac!, net.ipv4!)).toEqual([to]);
     }
-  });
+  }, 150_000);
 
   it('rolls back to the source when a migration fails', async () => {
     const from = await vmiNode(w, 'tenant-m2');
@@ -246,7 +246,7 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
       (a) => a.spec.address,
     );
     expect(new Set(addresses).size).toBe(addresses.length);
-  });
+  }, 150_000);
 
   it('moves every VM off a drained node by live migration, IPs unchanged', async () => {
     const target = await vmiNode(w, 'tenant-m2');
@@ -268,7 +268,7 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
       expect(await southRouteNode(w, before.get(m)!)).toBe(node);
     }
     await w.sim.uncordonNode(target);
-  });
+  }, 150_000);
 
   it('frees the address and the OVN rows when a machine is deleted', async () => {
     const m = (await networkReadyOn(w, 'tenant-m3')).status!.network!;
