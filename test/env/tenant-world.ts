@@ -45,19 +45,30 @@ export class TenantWorld {
   static async start(opts: TenantWorldOptions): Promise<TenantWorld> {
     const ns = await createTestNamespace(opts.kc, opts.prefix);
     const names = Array.from({ length: opts.nodes ?? 3 }, (_, i) => `${ns}-n${i + 1}`);
-    const ovn = await OvnCentral.start();
-    const nodes = await buildTopology(ovn, names);
-    const sim = new KubevirtSimulator();
-    await sim.start(opts.kc, {
-      namespace: ns,
-      nodes: names,
-      ...(opts.timing ? { timing: opts.timing } : {}),
-      ...(opts.hooks ? { hooks: opts.hooks } : {}),
-    });
-    const capk = await startCapkStandIn(opts.kc, ns);
-    const world = new TenantWorld(opts, ns, new RestClient(opts.kc), ovn, nodes, sim, capk);
-    await world.startManager();
-    return world;
+    // A failed start must not leave daemons behind: undo what was started, in reverse.
+    const undo: Array<() => Promise<void>> = [];
+    try {
+      const ovn = await OvnCentral.start();
+      undo.push(() => ovn.stop());
+      const nodes = await buildTopology(ovn, names);
+      const sim = new KubevirtSimulator();
+      undo.push(() => sim.stop());
+      await sim.start(opts.kc, {
+        namespace: ns,
+        nodes: names,
+        ...(opts.timing ? { timing: opts.timing } : {}),
+        ...(opts.hooks ? { hooks: opts.hooks } : {}),
+      });
+      const capk = await startCapkStandIn(opts.kc, ns);
+      undo.push(() => capk.stop());
+      const world = new TenantWorld(opts, ns, new RestClient(opts.kc), ovn, nodes, sim, capk);
+      undo.push(() => world.stopManager());
+      await world.startManager();
+      return world;
+    } catch (e) {
+      for (const u of undo.reverse()) await u().catch(() => undefined);
+      throw e;
+    }
   }
 
   /** Starts capk-podnet's manager (again, after stopManager: a controller restart). */
