@@ -45,7 +45,22 @@ export async function main(argv: string[]): Promise<number> {
       retryPeriodMs: config.retryPeriodMs,
     },
   });
-  await registerControllers(manager, config);
+  const schema = { ready: !config.crdGuard };
+  const guard = config.crdGuard
+    ? await (
+        await import('./api/crd-guard-loop.js')
+      ).startCrdGuard(await clientNodeConfig(config.kubeconfig), {
+        onRun: (r) => {
+          schema.ready = r.schemaReady;
+          for (const c of r.crds)
+            if (c.action !== 'unchanged') log.info('CRD guard', { kind: c.kind, action: c.action });
+        },
+        onError: (e) =>
+          log.error('CRD guard run failed', { error: e instanceof Error ? e.message : String(e) }),
+      })
+    : undefined;
+  void manager.done.finally(() => guard?.stop()).catch(() => undefined);
+  await registerControllers(manager, config, { schemaReady: () => schema.ready });
   // Every replica serves admission (not only the leader), from the shared caches.
   const webhook =
     config.webhookBindAddress === '0'
@@ -88,6 +103,15 @@ export async function main(argv: string[]): Promise<number> {
     log.error('manager failed', { error: e instanceof Error ? e.message : String(e) });
     return 1;
   }
+}
+
+/** The CRD guard talks through client-node; loaded only when the guard runs (it costs memory). */
+async function clientNodeConfig(path: string | undefined) {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
 }
 
 // Run when executed (bin or `node dist/cli.js`), not when imported by tests.

@@ -37,6 +37,8 @@ export const ConfigSchema = z
     ovnNbCaFile: z.string().min(1).optional(),
     ovnNbCertFile: z.string().min(1).optional(),
     ovnNbKeyFile: z.string().min(1).optional(),
+    /** Watch capk's CRDs and put the network schema back when an upgrade drops it (ADR 0011). */
+    crdGuard: boolish.default(true),
     /** DNS servers handed to VMs whose cluster sets none: the infra cluster's DNS Service IP. */
     infraDnsServers: csv.default(['10.96.0.10']),
     /** MTU handed to VMs whose cluster sets none (the infra pod network's); unset: none. */

@@ -9,7 +9,16 @@ import { OvnKubeDriver } from '../network/ovnkube/index.js';
 import type { Manager } from '../runtime/index.js';
 import { addMachineNetworkController } from './machine-network/index.js';
 
-export type RegisterControllers = (manager: Manager, config: Config) => void | Promise<void>;
+export interface RegisterOptions {
+  /** False while capk's CRDs lack the network schema: controllers hold rather than lose data. */
+  schemaReady?: () => boolean;
+}
+
+export type RegisterControllers = (
+  manager: Manager,
+  config: Config,
+  opts?: RegisterOptions,
+) => void | Promise<void>;
 
 /** The network driver the configuration names, connected. */
 export async function startNetworkDriver(manager: Manager, config: Config): Promise<NetworkDriver> {
@@ -33,12 +42,13 @@ export async function startNetworkDriver(manager: Manager, config: Config): Prom
   return driver;
 }
 
-export const registerControllers: RegisterControllers = async (manager, config) => {
+export const registerControllers: RegisterControllers = async (manager, config, opts = {}) => {
   addInClusterPoolProvider(manager, { concurrency: config.concurrency });
   const driver = await startNetworkDriver(manager, config);
   addMachineNetworkController(manager, {
     driver,
     concurrency: config.concurrency,
+    ...(opts.schemaReady ? { schemaReady: opts.schemaReady } : {}),
     defaults: {
       dnsServers: config.infraDnsServers,
       ...(config.podNetworkMtu ? { mtu: config.podNetworkMtu } : {}),

@@ -53,6 +53,8 @@ export const MACHINE_NETWORK_FINALIZER = 'network.capk-podnet.io/machine';
 
 export interface MachineNetworkControllerOptions {
   driver: NetworkDriver;
+  /** False while capk's CRDs lack the network schema (the CRD guard is putting it back). */
+  schemaReady?: () => boolean;
   defaults: InfraDefaults;
   concurrency?: number;
 }
@@ -69,6 +71,7 @@ interface Deps {
   pods: Informer<Pod>;
   /** When each migration's target was first seen ready (ms), by migration id. */
   readySeen: Map<string, number>;
+  schemaReady: () => boolean;
 }
 
 const launcherPods = { resource: Pods, labelSelector: `${KubevirtLabels.app}=${KubevirtLabels.appLauncher}` };
@@ -86,6 +89,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
     vmis: mgr.informer<VirtualMachineInstance>(VirtualMachineInstances),
     pods: mgr.informer<Pod>(launcherPods),
     readySeen: new Map(),
+    schemaReady: opts.schemaReady ?? (() => true),
   };
   // capk names the VM, and so the VMI, after the KubevirtMachine, in the machine's namespace.
   const sameName = (o: KubeObject): ObjectKey[] => [
@@ -149,6 +153,16 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
 
 async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Result | void> {
   const m = s.object;
+  // Acting now would write through a CRD that prunes spec.network and status.network.
+  if (!d.schemaReady()) {
+    notReady(
+      m,
+      NetworkConditions.NetworkReady,
+      NetworkReasons.NetworkSchemaMissing,
+      "capk's CRD lacks the network schema; waiting for the CRD guard",
+    );
+    return { requeueAfterMs: 5_000 };
+  }
   const clusterName = kubevirtClusterNameOf(d, m);
   const kvCluster = clusterName
     ? d.kubevirtClusters.get({ namespace: m.metadata.namespace, name: clusterName })
