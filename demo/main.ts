@@ -18,14 +18,8 @@ import {
   VirtualMachineInstances,
   type VirtualMachineInstance,
 } from '../src/kubevirt/resources.js';
-import {
-  ClusterResource,
-  CoreEvents,
-  getCondition,
-  type KubeObject,
-  type ResourceRef,
-} from '../src/runtime/index.js';
-import { renderTemplateFile } from '../test/env/cluster-template.js';
+import { CoreEvents, getCondition, type KubeObject } from '../src/runtime/index.js';
+import { renderTemplateFile, TEMPLATE_KINDS_SERVED } from '../test/env/cluster-template.js';
 import { installCrdFiles, projectCrdFiles } from '../test/env/crds.js';
 import { KubeControlPlane } from '../test/env/kube-control-plane.js';
 import { waitFor } from '../test/env/processes.js';
@@ -92,18 +86,9 @@ async function main(): Promise<void> {
       NODE_VM_IMAGE_TEMPLATE: 'quay.io/capk/ubuntu-2404-container-disk:v1.34.4',
       CRI_PATH: '/var/run/containerd/containerd.sock',
     });
-    const served: Record<string, ResourceRef> = {
-      Cluster: { ...ClusterResource, version: 'v1beta1' },
-      KubevirtCluster: { ...KubevirtMachines, kind: 'KubevirtCluster', plural: 'kubevirtclusters' },
-      KubevirtMachineTemplate: {
-        ...KubevirtMachines,
-        kind: 'KubevirtMachineTemplate',
-        plural: 'kubevirtmachinetemplates',
-      },
-    };
     const skipped: string[] = [];
     for (const o of objects) {
-      const ref = served[o.kind!];
+      const ref = TEMPLATE_KINDS_SERVED[o.kind!];
       if (ref) await world.client.create(ref, o);
       else skipped.push(o.kind!);
     }
@@ -301,20 +286,10 @@ async function migrateAndCheck(w: TenantWorld, r: MachineRow, trigger: string): 
   };
 }
 
-/** The node whose router port the VM's /32 route leaves through, read from the NB. */
+/** The node of the VM's one south route, or undefined when there is not exactly one. */
 async function southRouteNode(w: TenantWorld, ip: string): Promise<string | undefined> {
-  const out = await w.ovn.nbctl(
-    '--bare',
-    '--columns=output_port',
-    'find',
-    'Logical_Router_Static_Route',
-    `ip_prefix="${ip}/32"`,
-  );
-  const ports = out
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  return ports.length === 1 ? ports[0]!.replace(/^rtos-/, '') : undefined;
+  const nodes = await w.southRouteNodes(ip);
+  return nodes.length === 1 ? nodes[0] : undefined;
 }
 
 const yes = (b: boolean) => (b ? 'yes' : 'NO');

@@ -13,6 +13,7 @@ const capk = (kind: string, plural: string): ResourceRef => ({
 
 export const KubevirtClusters = capk('KubevirtCluster', 'kubevirtclusters');
 export const KubevirtMachines = capk('KubevirtMachine', 'kubevirtmachines');
+export const KubevirtMachineTemplates = capk('KubevirtMachineTemplate', 'kubevirtmachinetemplates');
 
 export interface KubevirtCluster extends KubeObject {
   spec?: { network?: unknown; [k: string]: unknown };

@@ -3,7 +3,8 @@
 // error naming it. (The real command also fetches templates from provider repositories.)
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import type { KubeObject } from '../../src/runtime/index.js';
+import { KubevirtClusters, KubevirtMachineTemplates } from '../../src/capk/resources.js';
+import { ClusterResource, type KubeObject, type ResourceRef } from '../../src/runtime/index.js';
 
 const VARIABLE = /\$\{([A-Z_][A-Z0-9_]*)(?::?[=-]([^}]*))?\}/g;
 
@@ -27,3 +28,13 @@ export function renderTemplateFile(path: string, vars: Record<string, string>): 
     .map((d) => d.toJS() as KubeObject | null)
     .filter((o): o is KubeObject => o !== null);
 }
+
+/**
+ * The template's kinds that this API server serves (capk's with the network fields, Cluster API's
+ * Cluster as the template writes it); bootstrap and control-plane providers are not installed here.
+ */
+export const TEMPLATE_KINDS_SERVED: Record<string, ResourceRef> = {
+  Cluster: { ...ClusterResource, version: 'v1beta1' },
+  KubevirtCluster: KubevirtClusters,
+  KubevirtMachineTemplate: KubevirtMachineTemplates,
+};

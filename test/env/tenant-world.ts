@@ -120,6 +120,22 @@ export class TenantWorld {
     } as KubeObject);
   }
 
+  /** The nodes whose router port a /32 ("south") route to this VM IP leaves through, from the NB. */
+  async southRouteNodes(ip: string): Promise<string[]> {
+    const out = JSON.parse(
+      await this.ovn.nbctl(
+        '--format=json',
+        '--columns=ip_prefix,output_port',
+        'list',
+        'Logical_Router_Static_Route',
+      ),
+    ) as { data: [string, string | [string, string[]]][] };
+    return out.data
+      .filter(([prefix]) => prefix === `${ip}/32` || prefix === ip)
+      .flatMap(([, port]) => (Array.isArray(port) ? port[1] : [port]))
+      .map((port) => port.replace(/^rtos-/, ''));
+  }
+
   async stop(): Promise<void> {
     await this.stopManager();
     await this.capk.stop();

@@ -40,12 +40,9 @@ async function nbJson<T>(w: TenantWorld, table: string, columns: string[]): Prom
 
 /** The node whose router port the VM's /32 south route leaves through (exactly one route). */
 async function southRouteNode(w: TenantWorld, ip: string): Promise<string> {
-  const routes = (
-    await nbJson<NbRoute>(w, 'Logical_Router_Static_Route', ['ip_prefix', 'nexthop', 'output_port'])
-  ).filter((r) => r.ip_prefix === `${ip}/32` || r.ip_prefix === ip);
-  expect(routes).toHaveLength(1);
-  const port = [routes[0]!.output_port].flat()[0]!;
-  return port.replace(/^rtos-/, '');
+  const nodes = await w.southRouteNodes(ip);
+  expect(nodes).toHaveLength(1);
+  return nodes[0]!;
 }
 
 /** Switches that carry a port with this MAC and IP. */

@@ -2,23 +2,19 @@
 // API server serves (capk's with the network fields, Cluster API's Cluster) is accepted as is.
 import { join } from 'node:path';
 import { KubevirtClusters } from '../../src/capk/resources.js';
-import { ClusterResource, RestClient, type KubeObject, type ResourceRef } from '../../src/runtime/index.js';
-import { renderTemplate, renderTemplateFile, templateVariables } from '../env/cluster-template.js';
+import { RestClient, type KubeObject } from '../../src/runtime/index.js';
+import {
+  renderTemplate,
+  renderTemplateFile,
+  templateVariables,
+  TEMPLATE_KINDS_SERVED,
+} from '../env/cluster-template.js';
 import { createTestNamespace, testKubeConfig } from '../env/kube.js';
 import { readFileSync } from 'node:fs';
 
 const TEMPLATE = join(import.meta.dirname, '..', '..', 'templates', 'cluster-template.yaml');
 const kc = testKubeConfig();
 
-const served: Record<string, ResourceRef> = {
-  KubevirtCluster: KubevirtClusters,
-  KubevirtMachineTemplate: {
-    ...KubevirtClusters,
-    kind: 'KubevirtMachineTemplate',
-    plural: 'kubevirtmachinetemplates',
-  },
-  Cluster: { ...ClusterResource, version: 'v1beta1' },
-};
 
 describe('templates/cluster-template.yaml', () => {
   it('asks for capk’s variables and names a missing one', () => {
@@ -50,7 +46,7 @@ describe('templates/cluster-template.yaml', () => {
     const client = new RestClient(kc);
     const applied: string[] = [];
     for (const o of objects) {
-      const ref = served[o.kind!];
+      const ref = TEMPLATE_KINDS_SERVED[o.kind!];
       if (!ref) continue; // bootstrap/control-plane providers are not installed here
       await client.create(ref, o);
       applied.push(o.kind!);
