@@ -188,8 +188,10 @@ test('a paused Cluster or a paused annotation leaves the object untouched until 
 describe('clusterApiReconciler reads its own writes', () => {
   it('computes from what it wrote, not from a cache that has not caught up', async () => {
     const name = 'stale-cache';
-    await client.create(Widgets, { metadata: { name, namespace: ns } } as Widget);
-    const first = await client.get<Widget>(Widgets, name, ns);
+    // Its own namespace: the suite's widget controller watches `ns` and would race these writes.
+    const own = await createTestNamespace(kc, 'rt-capi-ryow');
+    await client.create(Widgets, { metadata: { name, namespace: own } } as Widget);
+    const first = await client.get<Widget>(Widgets, name, own);
     // A cache frozen at the first version: the worst case of a watch lagging behind our writes.
     const frozen = { get: () => structuredClone(first) } as unknown as Parameters<
       typeof clusterApiReconciler<Widget>
@@ -210,9 +212,9 @@ describe('clusterApiReconciler reads its own writes', () => {
       reconcileDelete: async () => undefined,
     });
     const ctx = { controller: 't', reconcileId: 'r', log: mgr.log, signal: new AbortController().signal };
-    for (let i = 0; i < 4; i++) await reconcile({ namespace: ns, name }, ctx);
+    for (let i = 0; i < 4; i++) await reconcile({ namespace: own, name }, ctx);
     // Finalizer first, then 0 → 1 → 2 → 2: each step saw the previous write despite the frozen cache.
     expect(counts).toEqual([0, 1, 2]);
-    expect((await client.get<Widget>(Widgets, name, ns)).status?.gadgets).toBe(2);
+    expect((await client.get<Widget>(Widgets, name, own)).status?.gadgets).toBe(2);
   });
 });
