@@ -85,6 +85,11 @@ export interface SimulatorHooks {
    * (e.g. until a datapath harness has plugged the target NIC). The target pod is Running here.
    */
   awaitTargetReady?(ctx: MigrationContext & { targetNode: string }): Promise<void>;
+  /**
+   * Awaited at the switch-over: the guest has stopped on the source and resumes on the target (a
+   * datapath harness moves the guest's NIC here). KubeVirt records the target domain ready right after.
+   */
+  onTargetDomainReady?(ctx: MigrationContext & { targetNode: string }): Awaitable<void>;
   /** Told after each VMIM phase is written. */
   onMigrationPhase?(phase: MigrationPhase, migration: VirtualMachineInstanceMigration): void;
 }
@@ -102,6 +107,8 @@ export interface PodNetwork {
     pod: V1Pod;
     iface: Interface;
   }): Awaitable<GuestNetworkInfo | undefined>;
+  /** The CNI DEL: awaited when the kubelet stops a pod (Completed after a migration, or deleted). */
+  teardown?(pod: V1Pod): Awaitable<void>;
 }
 
 export interface SimulatorOptions {
@@ -936,6 +943,7 @@ export class KubevirtSimulator {
     if (pod.metadata?.deletionTimestamp) {
       // The kubelet stops the containers and confirms the deletion.
       await this.step();
+      if (!isPodFinal(pod)) await this.opts.network?.teardown?.(pod);
       await this.client.deletePod(namespace, name, 0);
       return;
     }
@@ -1002,6 +1010,12 @@ export class KubevirtSimulator {
         ? runningPodStatus(p, metaTime(new Date()), this.nodeAddress(node) ?? '', ips)
         : undefined,
     );
+  }
+
+  /** virt-launcher exited: the kubelet tears the pod's network down and reports it Completed. */
+  private async finishPod(pod: V1Pod): Promise<void> {
+    await this.opts.network?.teardown?.(pod);
+    await this.writePodStatus(pod, (p) => finishedPodStatus(p, metaTime(new Date()), 'Succeeded'));
   }
 
   /** The kubelet's status write; `status` returns undefined to leave the pod as it is. */
@@ -1256,6 +1270,16 @@ export class KubevirtSimulator {
       await at('Running');
 
       await this.sleep(this.timing.migrationMs);
+      await this.unlessStopped(
+        this.opts.hooks?.onTargetDomainReady?.({
+          migration: m,
+          vmi,
+          sourcePod,
+          sourceNode,
+          targetPod,
+          targetNode,
+        }),
+      );
       state.targetNodeDomainReadyTimestamp = metaTime(new Date());
       await this.updateVmiMigrationState(vmi, state);
       await this.step();
@@ -1277,7 +1301,7 @@ export class KubevirtSimulator {
       });
       // virt-launcher on the source exits: the kubelet reports the pod Completed; it stays.
       await this.step();
-      await this.writePodStatus(sourcePod, (p) => finishedPodStatus(p, metaTime(new Date()), 'Succeeded'));
+      await this.finishPod(sourcePod);
       this.evacuationBackoff.delete(vmiKey);
       await at('Succeeded');
     } catch (e) {
@@ -1298,9 +1322,7 @@ export class KubevirtSimulator {
         }).catch(() => undefined);
         // The target's virt-launcher exits; its pod ends Completed and stays (as in KubeVirt).
         if (targetPod) {
-          await this.writePodStatus(targetPod, (p) =>
-            finishedPodStatus(p, metaTime(new Date()), 'Succeeded'),
-          );
+          await this.finishPod(targetPod);
         }
       } else if (targetPod) {
         await this.client.deletePod(namespace, targetPod.metadata!.name!);
