@@ -8,7 +8,7 @@ export default {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, diagnostics: false }],
   },
-  roots: ['<rootDir>/src', '<rootDir>/test', '<rootDir>/hack'],
+  roots: ['<rootDir>/src', '<rootDir>/test', '<rootDir>/hack', '<rootDir>/bench'],
   testMatch: ['**/*.test.ts'],
   globalSetup: '<rootDir>/test/env/global-setup.mjs',
   globalTeardown: '<rootDir>/test/env/global-teardown.mjs',

@@ -1,0 +1,374 @@
+// Downtime of live-migration cutovers, from the two probe reports of test/datapath/apps/probe.mjs.
+// Pure: the harness and the benchmark do the I/O. The probe client runs in a pod and the server in
+// the tenant VM, so the client's UDP receipts are the VM→pod direction and the server's pod→VM.
+
+/** [seq, receive time in epoch ms]. */
+export type ReceivedProbe = readonly [seq: number, recvAtMs: number];
+
+export interface ProbeStreamError {
+  code: string;
+  atMs: number;
+}
+
+/** The JSON report probe.mjs prints on stop (fields the analysis does not read are optional). */
+export interface ProbeReport {
+  role: 'client' | 'server';
+  intervalMs?: number;
+  target?: string;
+  startedAtMs: number;
+  readyAtMs?: number;
+  stoppedAtMs: number;
+  udp: {
+    sent: number;
+    sendErrors?: number;
+    lastSendError?: string;
+    lastSentAtMs?: number;
+    received: ReceivedProbe[];
+    errors?: ProbeStreamError[];
+    peer?: string;
+  };
+  tcp: {
+    bytesSent: number;
+    bytesVerified: number;
+    mismatchAt?: number;
+    errors: ProbeStreamError[];
+    closed: boolean;
+    closedAtMs?: number;
+    connections?: number;
+    maxRecvGapMs?: number;
+    maxRecvGapEndMs?: number;
+  };
+  bulk: {
+    bytesSent?: number;
+    bytesReceived?: number;
+    patternOk: boolean;
+    mismatchAt?: number;
+    errors?: ProbeStreamError[];
+    closed?: boolean;
+    closedAtMs?: number;
+    connections?: number;
+  };
+}
+
+export interface CutoverMark {
+  index: number;
+  atMs: number;
+  label: string;
+}
+
+export type Direction = 'podToVm' | 'vmToPod';
+export const DIRECTIONS: readonly Direction[] = ['podToVm', 'vmToPod'];
+export const DIRECTION_LABEL: Record<Direction, string> = { podToVm: 'pod→VM', vmToPod: 'VM→pod' };
+
+export interface DirectionOutage {
+  /** The largest receive gap touching the window: last probe before the outage to the first after. */
+  downtimeMs: number;
+  /** Receive time of the last probe before the gap (absolute); null when nothing came before it. */
+  gapStartMs: number | null;
+  /** Receive time of the first probe after the gap; null when the stream had not recovered. */
+  gapEndMs: number | null;
+  recovered: boolean;
+  /** Seqs missing in the window (estimated send time inside it). */
+  lost: number;
+  lostSeqs: number[];
+  receivedInWindow: number;
+  /** For plots: receive times in the window, relative to the mark. */
+  receivedRelMs: number[];
+  /** For plots: estimated times of the lost seqs, relative to the mark. */
+  lostRelMs: number[];
+}
+
+export interface CutoverAnalysis {
+  index: number;
+  label: string;
+  atMs: number;
+  podToVm: DirectionOutage;
+  vmToPod: DirectionOutage;
+  /** The worse direction of this cutover: what a bidirectional protocol sees. */
+  combinedDowntimeMs: number;
+}
+
+export interface DowntimeStats {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export interface MigrationAnalysis {
+  intervalMs: number;
+  windowBeforeMs: number;
+  windowAfterMs: number;
+  cutovers: CutoverAnalysis[];
+  stats: Record<Direction | 'combined', DowntimeStats>;
+}
+
+export interface AnalysisInput {
+  /** The probe client's report (in the pod): its receipts are VM→pod. */
+  client: ProbeReport;
+  /** The probe server's report (in the VM): its receipts are pod→VM. */
+  server: ProbeReport;
+  intervalMs: number;
+  marks: readonly CutoverMark[];
+  /** Window searched around each mark; defaults 1000 ms before, 3000 ms after. */
+  windowBeforeMs?: number;
+  windowAfterMs?: number;
+}
+
+export interface ReceiveGap {
+  fromMs: number;
+  toMs: number;
+  gapMs: number;
+  /** Seqs missing between the two probes around the gap. */
+  lost: number;
+}
+
+/** Nearest-rank percentile (p in 0..100); NaN for no values. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile ${p} outside 0..100`);
+  const sorted = [...xs].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1] as number;
+}
+
+export function downtimeStats(xs: readonly number[]): DowntimeStats {
+  return {
+    n: xs.length,
+    p50: percentile(xs, 50),
+    p95: percentile(xs, 95),
+    p99: percentile(xs, 99),
+    max: xs.length === 0 ? NaN : Math.max(...xs),
+  };
+}
+
+/** One direction's receipts, deduplicated by seq (a duplicate says nothing about reachability). */
+interface Stream {
+  /** Sorted by receive time. */
+  times: number[];
+  /** Sorted by seq, with the receive time of each. */
+  bySeq: ReceivedProbe[];
+  /** When the sender stopped (or the receiver stopped listening): later silence is no outage. */
+  endMs: number;
+}
+
+function toStream(received: readonly ReceivedProbe[], endMs: number): Stream {
+  const first = new Map<number, number>();
+  for (const [seq, at] of received) {
+    const seen = first.get(seq);
+    if (seen === undefined || at < seen) first.set(seq, at);
+  }
+  const bySeq = [...first.entries()].sort((a, b) => a[0] - b[0]) as ReceivedProbe[];
+  const times = bySeq.map(([, at]) => at).sort((a, b) => a - b);
+  return { times, bySeq, endMs };
+}
+
+/** First index whose value is >= x (xs.length when none). */
+function lowerBound(xs: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose value is > x (xs.length when none). */
+function upperBound(xs: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as number) <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Silence after the last receipt counts only beyond two intervals: one may be in flight at the end. */
+function tailSilence(stream: Stream, intervalMs: number): number {
+  const lastAt = stream.times[stream.times.length - 1];
+  if (lastAt === undefined) return 0;
+  const tail = stream.endMs - lastAt;
+  return tail > 2 * intervalMs ? tail : 0;
+}
+
+/** Lost seqs with an estimated time: spread evenly between the receipts around them. */
+function lostWithTimes(stream: Stream, intervalMs: number): Array<[seq: number, atMs: number]> {
+  const out: Array<[number, number]> = [];
+  const { bySeq } = stream;
+  for (let i = 1; i < bySeq.length; i++) {
+    const [sa, ta] = bySeq[i - 1] as ReceivedProbe;
+    const [sb, tb] = bySeq[i] as ReceivedProbe;
+    const step = (tb - ta) / (sb - sa);
+    for (let k = sa + 1; k < sb; k++) out.push([k, ta + (k - sa) * step]);
+  }
+  // After the last receipt the sender went on sending into the outage; the last of those may
+  // just have been in flight, so this counts one fewer (a lower bound).
+  const last = bySeq[bySeq.length - 1];
+  const tail = tailSilence(stream, intervalMs);
+  if (last && tail > 0) {
+    const missing = Math.floor(tail / intervalMs) - 1;
+    for (let k = 1; k <= missing; k++) out.push([last[0] + k, last[1] + k * intervalMs]);
+  }
+  return out;
+}
+
+function analyzeDirection(
+  stream: Stream,
+  lost: ReadonlyArray<readonly [number, number]>,
+  intervalMs: number,
+  markMs: number,
+  fromMs: number,
+  toMs: number,
+): DirectionOutage {
+  const { times } = stream;
+  const to = Math.min(toMs, stream.endMs);
+  let best = { gap: 0, start: null as number | null, end: null as number | null, recovered: true };
+  // Gaps between consecutive receipts that overlap the window, so an outage that began before the
+  // window still counts from its real start.
+  const firstIn = lowerBound(times, fromMs);
+  for (let i = Math.max(1, firstIn); i < times.length; i++) {
+    const a = times[i - 1] as number;
+    const b = times[i] as number;
+    if (a > to) break;
+    if (b - a > best.gap) best = { gap: b - a, start: a, end: b, recovered: true };
+  }
+  const lastAt = times[times.length - 1];
+  const tail = tailSilence(stream, intervalMs);
+  if (lastAt === undefined) {
+    // Nothing ever arrived: the whole window was down.
+    best = { gap: Math.max(0, to - fromMs), start: null, end: null, recovered: false };
+  } else if (lastAt <= to && tail > best.gap) {
+    // Silence until the end of the stream: the outage never ended.
+    best = { gap: tail, start: lastAt, end: null, recovered: false };
+  }
+
+  const inWindow = times.slice(firstIn, upperBound(times, to));
+  const lostIn = lost.filter(([, at]) => at >= fromMs && at <= to);
+  return {
+    downtimeMs: best.gap,
+    gapStartMs: best.start,
+    gapEndMs: best.end,
+    recovered: best.recovered,
+    lost: lostIn.length,
+    lostSeqs: lostIn.map(([seq]) => seq),
+    receivedInWindow: inWindow.length,
+    receivedRelMs: inWindow.map((t) => round1(t - markMs)),
+    lostRelMs: lostIn.map(([, t]) => round1(t - markMs)),
+  };
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+export function analyzeMigration(input: AnalysisInput): MigrationAnalysis {
+  const windowBeforeMs = input.windowBeforeMs ?? 1000;
+  const windowAfterMs = input.windowAfterMs ?? 3000;
+  const { client, server, intervalMs } = input;
+  // pod→VM is sent by the client until its stop; VM→pod is sent by the server but only heard
+  // until the client stops listening.
+  const clientSendEnd = client.udp.lastSentAtMs ?? client.stoppedAtMs;
+  const serverSendEnd = server.udp.lastSentAtMs ?? server.stoppedAtMs;
+  const streams: Record<Direction, Stream> = {
+    podToVm: toStream(server.udp.received, Math.min(clientSendEnd, server.stoppedAtMs)),
+    vmToPod: toStream(client.udp.received, Math.min(serverSendEnd, client.stoppedAtMs)),
+  };
+  const lost = {
+    podToVm: lostWithTimes(streams.podToVm, intervalMs),
+    vmToPod: lostWithTimes(streams.vmToPod, intervalMs),
+  };
+  const cutovers = [...input.marks]
+    .sort((a, b) => a.index - b.index)
+    .map((m): CutoverAnalysis => {
+      const from = m.atMs - windowBeforeMs;
+      const to = m.atMs + windowAfterMs;
+      const podToVm = analyzeDirection(streams.podToVm, lost.podToVm, intervalMs, m.atMs, from, to);
+      const vmToPod = analyzeDirection(streams.vmToPod, lost.vmToPod, intervalMs, m.atMs, from, to);
+      return {
+        index: m.index,
+        label: m.label,
+        atMs: m.atMs,
+        podToVm,
+        vmToPod,
+        combinedDowntimeMs: Math.max(podToVm.downtimeMs, vmToPod.downtimeMs),
+      };
+    });
+  return {
+    intervalMs,
+    windowBeforeMs,
+    windowAfterMs,
+    cutovers,
+    stats: {
+      podToVm: downtimeStats(cutovers.map((c) => c.podToVm.downtimeMs)),
+      vmToPod: downtimeStats(cutovers.map((c) => c.vmToPod.downtimeMs)),
+      combined: downtimeStats(cutovers.map((c) => c.combinedDowntimeMs)),
+    },
+  };
+}
+
+/** Every receive gap longer than thresholdMs over a whole stream, in time order. */
+export function receiveGaps(received: readonly ReceivedProbe[], thresholdMs: number): ReceiveGap[] {
+  const { bySeq } = toStream(received, -Infinity);
+  const byTime = [...bySeq].sort((a, b) => a[1] - b[1]);
+  const out: ReceiveGap[] = [];
+  for (let i = 1; i < byTime.length; i++) {
+    const [sa, ta] = byTime[i - 1] as ReceivedProbe;
+    const [sb, tb] = byTime[i] as ReceivedProbe;
+    if (tb - ta > thresholdMs)
+      out.push({ fromMs: ta, toMs: tb, gapMs: tb - ta, lost: Math.max(0, sb - sa - 1) });
+  }
+  return out;
+}
+
+function fmt(x: number, width: number, digits = 1): string {
+  return (Number.isFinite(x) ? x.toFixed(digits) : '-').padStart(width);
+}
+
+/** A fixed-width table: one row per cutover, then p50/p95/p99/max per direction and combined. */
+export function formatTable(analysis: MigrationAnalysis): string {
+  const head =
+    '   #  label                 pod→VM ms  lost  VM→pod ms  lost  worst ms' +
+    '\n' +
+    '  --  --------------------  ---------  ----  ---------  ----  --------';
+  const mark = (o: DirectionOutage) => (o.recovered ? ' ' : '!');
+  const rows = analysis.cutovers.map((c) => {
+    const label = c.label.length > 20 ? c.label.slice(0, 19) + '…' : c.label;
+    return (
+      String(c.index).padStart(4) +
+      '  ' +
+      label.padEnd(20) +
+      '  ' +
+      fmt(c.podToVm.downtimeMs, 8) +
+      mark(c.podToVm) +
+      '  ' +
+      String(c.podToVm.lost).padStart(4) +
+      '  ' +
+      fmt(c.vmToPod.downtimeMs, 8) +
+      mark(c.vmToPod) +
+      '  ' +
+      String(c.vmToPod.lost).padStart(4) +
+      '  ' +
+      fmt(c.combinedDowntimeMs, 8)
+    );
+  });
+  const { stats } = analysis;
+  // Same columns as the rows: the figure under the downtime, nothing under "lost".
+  const statRows = (['p50', 'p95', 'p99', 'max'] as const).map(
+    (k) =>
+      '      ' +
+      `${k} of ${stats.combined.n}`.padEnd(20) +
+      '  ' +
+      fmt(stats.podToVm[k], 8) +
+      ' '.repeat(9) +
+      fmt(stats.vmToPod[k], 8) +
+      ' '.repeat(9) +
+      fmt(stats.combined[k], 8),
+  );
+  const foot = analysis.cutovers.some((c) => !c.podToVm.recovered || !c.vmToPod.recovered)
+    ? ['  ! the stream had not recovered by the end of the window']
+    : [];
+  return [head, ...rows, '', ...statRows, ...foot].join('\n') + '\n';
+}
