@@ -18,7 +18,7 @@ function stream(count: number, outages: Array<[fromMs: number, toMs: number]> = 
   for (let seq = 0; seq < count; seq++) {
     const sentAt = T0 + seq * IV;
     if (outages.some(([a, b]) => sentAt >= a && sentAt < b)) continue;
-    out.push([seq, sentAt + LATENCY]);
+    out.push([seq, sentAt + LATENCY, sentAt]);
   }
   return out;
 }
@@ -84,11 +84,13 @@ describe('analyzeMigration', () => {
       gapStartMs: T0 + 999 * IV + LATENCY,
       gapEndMs: T0 + 1020 * IV + LATENCY,
     });
-    expect(c?.podToVm.downtimeMs).toBeCloseTo(105, 6);
+    expect(c?.podToVm.downtimeMs).toBeCloseTo(105, 3);
+    // A regular sender: the probes around the gap were sent (lost + 1) intervals apart.
+    expect(c?.podToVm.senderGapMs).toBeCloseTo(21 * IV, 3);
     expect(c?.podToVm.lostSeqs).toEqual(Array.from({ length: 20 }, (_, i) => 1000 + i));
-    expect(c?.vmToPod.downtimeMs).toBeCloseTo(55, 6);
+    expect(c?.vmToPod.downtimeMs).toBeCloseTo(55, 3);
     expect(c?.vmToPod.lost).toBe(10);
-    expect(c?.combinedDowntimeMs).toBeCloseTo(105, 6);
+    expect(c?.combinedDowntimeMs).toBeCloseTo(105, 3);
     // Lost probes are placed where they would have arrived, relative to the mark.
     expect(c?.podToVm.lostRelMs[0]).toBeCloseTo(LATENCY, 1);
     expect(c?.podToVm.lostRelMs[19]).toBeCloseTo(95 + LATENCY, 1);
@@ -109,7 +111,7 @@ describe('analyzeMigration', () => {
       marks: [mark(0, at)],
     });
     const c = analysis.cutovers[0];
-    expect(c?.podToVm.downtimeMs).toBeCloseTo(155, 6);
+    expect(c?.podToVm.downtimeMs).toBeCloseTo(155, 3);
     expect(c?.podToVm.gapStartMs).toBeLessThan(at - 1000);
     // Only the lost seqs sent inside the window are counted.
     expect(c?.podToVm.lost).toBe(20);
@@ -129,7 +131,7 @@ describe('analyzeMigration', () => {
       marks: [mark(0, at)],
     });
     const c = analysis.cutovers[0];
-    expect(c?.vmToPod.downtimeMs).toBeCloseTo(c?.podToVm.downtimeMs ?? NaN, 6);
+    expect(c?.vmToPod.downtimeMs).toBeCloseTo(c?.podToVm.downtimeMs ?? NaN, 3);
     expect(c?.vmToPod.lost).toBe(10);
   });
 
@@ -144,7 +146,7 @@ describe('analyzeMigration', () => {
     const c = analysis.cutovers[0];
     expect(c?.podToVm.recovered).toBe(false);
     expect(c?.podToVm.gapEndMs).toBeNull();
-    expect(c?.podToVm.downtimeMs).toBeCloseTo(END - (T0 + 1009 * IV + LATENCY), 6);
+    expect(c?.podToVm.downtimeMs).toBeCloseTo(END - (T0 + 1009 * IV + LATENCY), 3);
     expect(c?.vmToPod.recovered).toBe(true);
     expect(formatTable(analysis)).toContain('!');
   });
@@ -162,7 +164,7 @@ describe('analyzeMigration', () => {
     const c = analysis.cutovers[0];
     expect(c?.podToVm).toMatchObject({ recovered: true, lost: 0 });
     expect(c?.vmToPod).toMatchObject({ recovered: true, lost: 0 });
-    expect(c?.combinedDowntimeMs).toBeCloseTo(IV, 6);
+    expect(c?.combinedDowntimeMs).toBeCloseTo(IV, 3);
   });
 
   it('gives p50/p95/p99/max over cutovers per direction and of the worse direction', () => {
@@ -191,6 +193,49 @@ describe('analyzeMigration', () => {
   });
 });
 
+describe('the send times', () => {
+  it('tell a sender that was not scheduled and a network that held probes back from an outage', () => {
+    const at = T0 + 5000;
+    // The client (pod→VM sender) stalls 80 ms: nothing lost, the next probes go out late.
+    const stalled = stream(2000).map(([seq, recv, sent]): ReceivedProbe => {
+      const late = seq >= 1000 && sent !== undefined && sent < at + 80 ? at + 80 - sent : 0;
+      return [seq, recv + late, (sent ?? 0) + late];
+    });
+    // VM→pod probes queued for 80 ms and then delivered at once.
+    const queued = stream(2000).map(([seq, recv, sent]): ReceivedProbe => [
+      seq,
+      seq >= 1000 && recv < at + 80 ? at + 80 : recv,
+      sent,
+    ]);
+    const analysis = analyzeMigration({
+      client: report('client', queued, END, END),
+      server: report('server', stalled, END, END),
+      intervalMs: IV,
+      marks: [mark(0, at)],
+    });
+    const c = analysis.cutovers[0];
+    expect(c?.podToVm.lost).toBe(0);
+    expect(c?.podToVm.downtimeMs).toBeCloseTo(85, 3);
+    expect(c?.podToVm.senderGapMs).toBeCloseTo(85, 3);
+    expect(c?.vmToPod.lost).toBe(0);
+    expect(c?.vmToPod.downtimeMs).toBeCloseTo(85 - LATENCY, 3);
+    expect(c?.vmToPod.senderGapMs).toBeCloseTo(IV, 3);
+    expect(receiveGaps(stalled, 20)).toMatchObject([{ lost: 0, senderGapMs: expect.closeTo(85, 3) }]);
+  });
+
+  it('are optional: older reports give no sender gap', () => {
+    const received = stream(2000, [[T0 + 5000, T0 + 5100]]).map(([seq, recv]): ReceivedProbe => [seq, recv]);
+    const analysis = analyzeMigration({
+      client: report('client', received, END, END),
+      server: report('server', received, END, END),
+      intervalMs: IV,
+      marks: [mark(0, T0 + 5000)],
+    });
+    expect(analysis.cutovers[0]?.podToVm.senderGapMs).toBeNull();
+    expect(analysis.cutovers[0]?.podToVm.downtimeMs).toBeCloseTo(105, 3);
+  });
+});
+
 describe('receiveGaps', () => {
   it('lists every gap above the threshold with the seqs lost in it', () => {
     const gaps = receiveGaps(
@@ -202,7 +247,7 @@ describe('receiveGaps', () => {
     );
     expect(gaps).toHaveLength(1);
     expect(gaps[0]?.lost).toBe(20);
-    expect(gaps[0]?.gapMs).toBeCloseTo(105, 6);
+    expect(gaps[0]?.gapMs).toBeCloseTo(105, 3);
     expect(receiveGaps(stream(2000, [[T0 + 6000, T0 + 6010]]), 10)).toHaveLength(1);
   });
 });

@@ -2,8 +2,8 @@
 // Pure: the harness and the benchmark do the I/O. The probe client runs in a pod and the server in
 // the tenant VM, so the client's UDP receipts are the VM→pod direction and the server's pod→VM.
 
-/** [seq, receive time in epoch ms]. */
-export type ReceivedProbe = readonly [seq: number, recvAtMs: number];
+/** [seq, receive time, send time] in epoch ms; the send time is absent from older reports. */
+export type ReceivedProbe = readonly [seq: number, recvAtMs: number, sentAtMs?: number];
 
 export interface ProbeStreamError {
   code: string;
@@ -68,6 +68,13 @@ export interface DirectionOutage {
   /** Receive time of the first probe after the gap; null when the stream had not recovered. */
   gapEndMs: number | null;
   recovered: boolean;
+  /**
+   * How far apart the two probes around the gap were sent (null when the report has no send times).
+   * A regular sender sends them (lost + 1) intervals apart: more than that is time the sender was
+   * not scheduled (a busy machine, not the network); much less than downtimeMs means the network
+   * held the probes back (queued, not dropped).
+   */
+  senderGapMs: number | null;
   /** Seqs missing in the window (estimated send time inside it). */
   lost: number;
   lostSeqs: number[];
@@ -122,6 +129,8 @@ export interface ReceiveGap {
   gapMs: number;
   /** Seqs missing between the two probes around the gap. */
   lost: number;
+  /** See DirectionOutage.senderGapMs. */
+  senderGapMs: number | null;
 }
 
 /** Nearest-rank percentile (p in 0..100); NaN for no values. */
@@ -145,7 +154,8 @@ export function downtimeStats(xs: readonly number[]): DowntimeStats {
 
 /** One direction's receipts, deduplicated by seq (a duplicate says nothing about reachability). */
 interface Stream {
-  /** Sorted by receive time. */
+  /** Sorted by receive time, and their receive times. */
+  byTime: ReceivedProbe[];
   times: number[];
   /** Sorted by seq, with the receive time of each. */
   bySeq: ReceivedProbe[];
@@ -154,14 +164,18 @@ interface Stream {
 }
 
 function toStream(received: readonly ReceivedProbe[], endMs: number): Stream {
-  const first = new Map<number, number>();
-  for (const [seq, at] of received) {
-    const seen = first.get(seq);
-    if (seen === undefined || at < seen) first.set(seq, at);
+  const first = new Map<number, ReceivedProbe>();
+  for (const probe of received) {
+    const seen = first.get(probe[0]);
+    if (seen === undefined || probe[1] < seen[1]) first.set(probe[0], probe);
   }
-  const bySeq = [...first.entries()].sort((a, b) => a[0] - b[0]) as ReceivedProbe[];
-  const times = bySeq.map(([, at]) => at).sort((a, b) => a - b);
-  return { times, bySeq, endMs };
+  const bySeq = [...first.values()].sort((a, b) => a[0] - b[0]);
+  const byTime = [...bySeq].sort((a, b) => a[1] - b[1]);
+  return { byTime, times: byTime.map((p) => p[1]), bySeq, endMs };
+}
+
+function senderGap(a: ReceivedProbe | undefined, b: ReceivedProbe | undefined): number | null {
+  return a?.[2] === undefined || b?.[2] === undefined ? null : b[2] - a[2];
 }
 
 /** First index whose value is >= x (xs.length when none). */
@@ -227,7 +241,7 @@ function analyzeDirection(
 ): DirectionOutage {
   const { times } = stream;
   const to = Math.min(toMs, stream.endMs);
-  let best = { gap: 0, start: null as number | null, end: null as number | null, recovered: true };
+  let best = { gap: 0, start: null as number | null, end: null as number | null, recovered: true, at: -1 };
   // Gaps between consecutive receipts that overlap the window, so an outage that began before the
   // window still counts from its real start.
   const firstIn = lowerBound(times, fromMs);
@@ -235,16 +249,16 @@ function analyzeDirection(
     const a = times[i - 1] as number;
     const b = times[i] as number;
     if (a > to) break;
-    if (b - a > best.gap) best = { gap: b - a, start: a, end: b, recovered: true };
+    if (b - a > best.gap) best = { gap: b - a, start: a, end: b, recovered: true, at: i };
   }
   const lastAt = times[times.length - 1];
   const tail = tailSilence(stream, intervalMs);
   if (lastAt === undefined) {
     // Nothing ever arrived: the whole window was down.
-    best = { gap: Math.max(0, to - fromMs), start: null, end: null, recovered: false };
+    best = { gap: Math.max(0, to - fromMs), start: null, end: null, recovered: false, at: -1 };
   } else if (lastAt <= to && tail > best.gap) {
     // Silence until the end of the stream: the outage never ended.
-    best = { gap: tail, start: lastAt, end: null, recovered: false };
+    best = { gap: tail, start: lastAt, end: null, recovered: false, at: -1 };
   }
 
   const inWindow = times.slice(firstIn, upperBound(times, to));
@@ -254,6 +268,7 @@ function analyzeDirection(
     gapStartMs: best.start,
     gapEndMs: best.end,
     recovered: best.recovered,
+    senderGapMs: best.at < 0 ? null : senderGap(stream.byTime[best.at - 1], stream.byTime[best.at]),
     lost: lostIn.length,
     lostSeqs: lostIn.map(([seq]) => seq),
     receivedInWindow: inWindow.length,
@@ -311,14 +326,19 @@ export function analyzeMigration(input: AnalysisInput): MigrationAnalysis {
 
 /** Every receive gap longer than thresholdMs over a whole stream, in time order. */
 export function receiveGaps(received: readonly ReceivedProbe[], thresholdMs: number): ReceiveGap[] {
-  const { bySeq } = toStream(received, -Infinity);
-  const byTime = [...bySeq].sort((a, b) => a[1] - b[1]);
+  const { byTime } = toStream(received, -Infinity);
   const out: ReceiveGap[] = [];
   for (let i = 1; i < byTime.length; i++) {
-    const [sa, ta] = byTime[i - 1] as ReceivedProbe;
-    const [sb, tb] = byTime[i] as ReceivedProbe;
-    if (tb - ta > thresholdMs)
-      out.push({ fromMs: ta, toMs: tb, gapMs: tb - ta, lost: Math.max(0, sb - sa - 1) });
+    const a = byTime[i - 1] as ReceivedProbe;
+    const b = byTime[i] as ReceivedProbe;
+    if (b[1] - a[1] <= thresholdMs) continue;
+    out.push({
+      fromMs: a[1],
+      toMs: b[1],
+      gapMs: b[1] - a[1],
+      lost: Math.max(0, b[0] - a[0] - 1),
+      senderGapMs: senderGap(a, b),
+    });
   }
   return out;
 }

@@ -6,6 +6,7 @@
 //                         [--chunk-bytes 64] [--drain-ms 1000] [--ignore-stdin]
 //
 // Ports: TCP echo on P, TCP bulk sink on P+1, UDP probes on P+2 (P = --listen-port / --port).
+// udp.received in the report is [[seq, recvAtMs, sentAtMs], ...] (times: epoch ms).
 // Prints `ready <json>` once listening (server) or connected (client), then one JSON report on
 // SIGTERM/SIGINT, on the line `stop` on stdin, or when stdin closes (unless --ignore-stdin), and
 // exits 0. Without --ignore-stdin, stdin must stay open (a pipe): /dev/null stops it at once.
@@ -113,10 +114,13 @@ function fail(message) {
   process.exit(2);
 }
 
-/** Receive log of UDP probes: two flat number arrays instead of one object per probe. */
+/** Receive log of UDP probes: flat number arrays instead of one object per probe. */
 function udpLog() {
   const seqs = [];
   const times = [];
+  // The sender's clock is this host's clock too, so the send time tells a gap the network made
+  // from one the sender made by not being scheduled (this machine's 2 cores are often busy).
+  const sentTimes = [];
   return {
     sent: 0,
     sendErrors: 0,
@@ -125,11 +129,13 @@ function udpLog() {
     errors: [],
     seqs,
     times,
+    sentTimes,
     onMessage(msg) {
       const at = nowMs();
       if (msg.length < 16 || msg.readUInt32BE(0) !== MAGIC) return false;
       seqs.push(msg.readUInt32BE(4));
       times.push(at);
+      sentTimes.push(msg.readDoubleBE(8));
       return true;
     },
     send(sock, port, address) {
@@ -146,7 +152,7 @@ function udpLog() {
     },
     report() {
       const received = new Array(seqs.length);
-      for (let i = 0; i < seqs.length; i++) received[i] = [seqs[i], round3(times[i])];
+      for (let i = 0; i < seqs.length; i++) received[i] = [seqs[i], round3(times[i]), round3(sentTimes[i])];
       const out = { sent: this.sent, sendErrors: this.sendErrors, received, errors: this.errors };
       if (this.lastSendError) out.lastSendError = this.lastSendError;
       // Where the stream ended, so an analysis does not take the end of the run for an outage.

@@ -1,0 +1,215 @@
+// The migration probe (apps/probe.mjs) on real sockets: a server and a client in two network
+// namespaces of their own joined by a veth pair, a ~100 ms link outage in the middle, and the
+// bench/migration analysis run over their reports. Packets never leave these namespaces.
+import { spawn, execFile, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import {
+  analyzeMigration,
+  receiveGaps,
+  type MigrationAnalysis,
+  type ProbeReport,
+} from '../../bench/migration/analysis.js';
+
+const exec = promisify(execFile);
+const probeApp = join(dirname(fileURLToPath(import.meta.url)), 'apps', 'probe.mjs');
+const nowMs = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('probe datapath test skipped: creating network namespaces needs root');
+const describeAsRoot = isRoot ? describe : describe.skip;
+
+const INTERVAL_MS = 5;
+const SERVER_IP = '10.251.0.1';
+const CLIENT_IP = '10.251.0.2';
+
+interface Probe {
+  child: ChildProcessWithoutNullStreams;
+  pid: number;
+  ready: Promise<unknown>;
+  exited: Promise<number | null>;
+  stdout: string[];
+  stderr: string[];
+}
+
+function startProbe(ns: string, args: string[]): Probe {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probeApp, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  if (child.pid === undefined) throw new Error(`probe ${args[0]}: failed to start`);
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = new Promise<unknown>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`probe ${args[0]} not ready in 10 s`)), 10_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      stdout.push(line);
+      if (line.startsWith('ready ') || line.startsWith('failed ')) {
+        clearTimeout(timer);
+        if (line.startsWith('ready ')) resolve(JSON.parse(line.slice(6)));
+        else reject(new Error(`probe ${args[0]}: ${line}`));
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`probe ${args[0]} exited (${code}) before ready: ${stderr.join('\n')}`));
+    });
+  });
+  // `ip netns exec` execs the command, so this pid is the probe itself (what afterAll kills).
+  return { child, pid: child.pid, ready, exited, stdout, stderr };
+}
+
+/** The `stop` line, then the one JSON report the probe prints before it exits 0. */
+async function stopProbe(p: Probe): Promise<ProbeReport> {
+  p.child.stdin.end('stop\n');
+  const code = await p.exited;
+  // The readline 'line' events for the last output may trail the exit event by a tick.
+  await new Promise((r) => setImmediate(r));
+  const line = p.stdout.filter((l) => l.startsWith('{')).pop();
+  if (code !== 0 || !line) throw new Error(`probe exited ${code} without a report: ${p.stderr.join('\n')}`);
+  return JSON.parse(line) as ProbeReport;
+}
+
+async function ip(...args: string[]): Promise<void> {
+  await exec('ip', args);
+}
+
+describeAsRoot('probe app over a veth pair with a 100 ms link outage', () => {
+  const tag = randomBytes(3).toString('hex');
+  const nsServer = `capkpn-probe-${tag}-s`;
+  const nsClient = `capkpn-probe-${tag}-c`;
+  const created: string[] = [];
+  const probes: Probe[] = [];
+  let client: ProbeReport;
+  let server: ProbeReport;
+  let analysis: MigrationAnalysis;
+  // The link is surely down from downDone to upStart, and at most from downStart to upDone.
+  let outage: { downStart: number; downDone: number; upStart: number; upDone: number };
+
+  beforeAll(async () => {
+    for (const ns of [nsServer, nsClient]) {
+      await ip('netns', 'add', ns);
+      created.push(ns);
+      await ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }
+    await ip('-n', nsServer, 'link', 'add', 's0', 'type', 'veth', 'peer', 'name', 'c0', 'netns', nsClient);
+    for (const [ns, dev, addr] of [
+      [nsServer, 's0', SERVER_IP],
+      [nsClient, 'c0', CLIENT_IP],
+    ] as const) {
+      await ip('-n', ns, 'addr', 'add', `${addr}/30`, 'dev', dev);
+      // As on the harness's OVS ports: the userspace datapath does not fill in offloaded checksums.
+      await exec('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'tx', 'off']);
+      await ip('-n', ns, 'link', 'set', dev, 'up');
+    }
+
+    const srv = startProbe(nsServer, [
+      'server',
+      '--listen-port',
+      '7000',
+      '--interval-ms',
+      String(INTERVAL_MS),
+    ]);
+    probes.push(srv);
+    await srv.ready;
+    const cli = startProbe(nsClient, [
+      'client',
+      '--target',
+      SERVER_IP,
+      '--interval-ms',
+      String(INTERVAL_MS),
+      '--bulk-rate-kbps',
+      '2000',
+    ]);
+    probes.push(cli);
+    await cli.ready;
+
+    await sleep(700);
+    const downStart = nowMs();
+    await ip('-n', nsClient, 'link', 'set', 'c0', 'down');
+    const downDone = nowMs();
+    await sleep(100);
+    const upStart = nowMs();
+    await ip('-n', nsClient, 'link', 'set', 'c0', 'up');
+    const upDone = nowMs();
+    outage = { downStart, downDone, upStart, upDone };
+    await sleep(700);
+
+    // Client first: it drains its echo and flushes its bulk stream, so the server has seen it all.
+    client = await stopProbe(cli);
+    await sleep(200);
+    server = await stopProbe(srv);
+    analysis = analyzeMigration({
+      client,
+      server,
+      intervalMs: INTERVAL_MS,
+      marks: [{ index: 0, atMs: downStart, label: 'veth down 100 ms' }],
+    });
+    const c = analysis.cutovers[0];
+    console.log(
+      `injected outage ${(upStart - downDone).toFixed(1)}–${(upDone - downStart).toFixed(1)} ms; measured ` +
+        `pod→VM ${c?.podToVm.downtimeMs.toFixed(1)} ms (${c?.podToVm.lost} lost), ` +
+        `VM→pod ${c?.vmToPod.downtimeMs.toFixed(1)} ms (${c?.vmToPod.lost} lost), ` +
+        `TCP echo stall ${client.tcp.maxRecvGapMs?.toFixed(1)} ms, ` +
+        `UDP send errors on the client ${client.udp.sendErrors} (${client.udp.lastSendError ?? 'none'})`,
+    );
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const p of probes) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* already exited */
+      }
+    }
+    for (const ns of created) await ip('netns', 'del', ns).catch(() => undefined);
+  });
+
+  it('keeps the TCP echo stream intact and verified byte for byte', () => {
+    expect(client.tcp).toMatchObject({ errors: [], closed: false });
+    expect(client.tcp.mismatchAt).toBeUndefined();
+    expect(client.tcp.bytesSent).toBeGreaterThan(0);
+    expect(client.tcp.bytesVerified).toBe(client.tcp.bytesSent);
+    expect(server.tcp).toMatchObject({ errors: [], connections: 1 });
+    expect(server.tcp.mismatchAt).toBeUndefined();
+    expect(server.tcp.bytesVerified).toBe(client.tcp.bytesSent);
+    // The echo stalled at least as long as the link was down, and TCP carried on after it.
+    expect(client.tcp.maxRecvGapMs).toBeGreaterThanOrEqual(outage.upStart - outage.downDone - 2);
+  });
+
+  it('delivers the bulk stream whole and in pattern', () => {
+    expect(client.bulk).toMatchObject({ errors: [], closed: false, patternOk: true });
+    expect(client.bulk.bytesSent).toBeGreaterThan(100_000);
+    expect(server.bulk).toMatchObject({ errors: [], connections: 1, patternOk: true });
+    expect(server.bulk.bytesReceived).toBe(client.bulk.bytesSent);
+  });
+
+  it('finds one outage of about the injected length in each direction', () => {
+    const c = analysis.cutovers[0];
+    const surelyDown = outage.upStart - outage.downDone;
+    // Slack for the next probe's timer, ARP after link-up, and a busy two-core machine.
+    const atMost = outage.upDone - outage.downStart + INTERVAL_MS + 250;
+    for (const [dir, received] of [
+      ['podToVm', server.udp.received],
+      ['vmToPod', client.udp.received],
+    ] as const) {
+      const o = c?.[dir];
+      expect(o?.recovered).toBe(true);
+      expect(o?.downtimeMs).toBeGreaterThanOrEqual(surelyDown - 2);
+      expect(o?.downtimeMs).toBeLessThanOrEqual(atMost);
+      expect(o?.lost).toBeGreaterThanOrEqual(Math.floor((0.5 * surelyDown) / INTERVAL_MS));
+      // Nothing else in the whole run lost a probe. (Gaps without loss do happen on a busy machine:
+      // the sender was not scheduled; senderGapMs shows that.)
+      const outages = receiveGaps(received, 2 * INTERVAL_MS).filter((g) => g.lost > 0);
+      expect(outages).toHaveLength(1);
+      expect(outages[0]?.fromMs).toBe(o?.gapStartMs);
+    }
+  });
+});
