@@ -3,19 +3,35 @@
 // topology, the KubeVirt simulator on matching infra nodes, capk's VM-creating part stood in, and the
 // capk-podnet manager (in-cluster IPAM, machine network controller with the OVN driver, VM webhook).
 import type * as k8s from '@kubernetes/client-node';
-import { KubevirtClusters, KubevirtMachines } from '../../src/capk/resources.js';
+import { KubevirtClusters, KubevirtMachines, type KubevirtMachine } from '../../src/capk/resources.js';
+import {
+  VirtualMachineInstanceMigrations,
+  VirtualMachineInstances,
+  type VirtualMachineInstance,
+} from '../../src/kubevirt/resources.js';
 import { addMachineNetworkController } from '../../src/controllers/machine-network/index.js';
 import { addInClusterPoolProvider } from '../../src/ipam/index.js';
 import { OvnDriver } from '../../src/network/ovn/index.js';
-import { Manager, RestClient, createLogger, type KubeObject, type Logger } from '../../src/runtime/index.js';
+import {
+  Manager,
+  RestClient,
+  createLogger,
+  getCondition,
+  type KubeObject,
+  type Logger,
+} from '../../src/runtime/index.js';
+import { DatapathHarness } from '../datapath/harness.js';
 import { KubevirtSimulator, type SimulatorHooks, type SimulatorTiming } from '../kubevirt-sim/index.js';
 import { buildTopology, type TestNode } from '../network-ovn/topology.js';
 import { startCapkStandIn, type CapkStandIn } from './capk-standin.js';
 import { createTestNamespace } from './kube.js';
 import { OvnCentral } from './ovn-central.js';
+import { waitFor } from './processes.js';
 import { serveVmWebhook, type VmWebhook } from './webhook.js';
 
 export const INFRA_DNS = '10.96.0.10';
+
+const Pods = { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
 
 export interface TenantWorldOptions {
   kc: k8s.KubeConfig;
@@ -25,12 +41,18 @@ export interface TenantWorldOptions {
   timing?: Partial<SimulatorTiming>;
   hooks?: SimulatorHooks;
   logger?: Logger;
+  /**
+   * Real packets: infra nodes with OVS and ovn-controller, ordinary pods and the VMs' guests as
+   * network namespaces (test/datapath). Needs root.
+   */
+  datapath?: boolean;
 }
 
 export class TenantWorld {
   manager?: Manager;
   driver?: OvnDriver;
   private webhook?: VmWebhook;
+  private migrationSeq = 0;
 
   private constructor(
     readonly opts: TenantWorldOptions,
@@ -40,6 +62,7 @@ export class TenantWorld {
     readonly nodes: TestNode[],
     readonly sim: KubevirtSimulator,
     readonly capk: CapkStandIn,
+    readonly datapath: DatapathHarness | undefined,
   ) {}
 
   static async start(opts: TenantWorldOptions): Promise<TenantWorld> {
@@ -51,17 +74,25 @@ export class TenantWorld {
       const ovn = await OvnCentral.start();
       undo.push(() => ovn.stop());
       const nodes = await buildTopology(ovn, names);
+      let datapath: DatapathHarness | undefined;
+      if (opts.datapath) {
+        datapath = await DatapathHarness.start({ central: ovn, nodes, kc: opts.kc });
+        const dp = datapath;
+        undo.push(() => dp.stop());
+      }
       const sim = new KubevirtSimulator();
       undo.push(() => sim.stop());
+      const hooks = datapath ? { ...datapath.simulatorHooks(), ...opts.hooks } : opts.hooks;
       await sim.start(opts.kc, {
         namespace: ns,
         nodes: names,
         ...(opts.timing ? { timing: opts.timing } : {}),
-        ...(opts.hooks ? { hooks: opts.hooks } : {}),
+        ...(hooks ? { hooks } : {}),
+        ...(datapath ? { network: datapath.podNetwork() } : {}),
       });
       const capk = await startCapkStandIn(opts.kc, ns);
       undo.push(() => capk.stop());
-      const world = new TenantWorld(opts, ns, new RestClient(opts.kc), ovn, nodes, sim, capk);
+      const world = new TenantWorld(opts, ns, new RestClient(opts.kc), ovn, nodes, sim, capk, datapath);
       undo.push(() => world.stopManager());
       await world.startManager();
       return world;
@@ -120,6 +151,78 @@ export class TenantWorld {
     } as KubeObject);
   }
 
+  async machine(name: string): Promise<KubevirtMachine> {
+    return this.client.get<KubevirtMachine>(KubevirtMachines, name, this.ns);
+  }
+
+  /** Waits for the machine's NetworkReady (on `node`, if given); the error tells what was seen. */
+  async networkReadyOn(name: string, node?: string, timeoutMs = 30_000): Promise<KubevirtMachine> {
+    let last: KubevirtMachine | undefined;
+    try {
+      return await waitFor(
+        `${name} NetworkReady${node ? ` on ${node}` : ''}`,
+        async () => {
+          const m = (last = await this.machine(name));
+          const ready = getCondition(m, 'NetworkReady');
+          const net = m.status?.network;
+          return ready?.status === 'True' && net?.phase === 'Ready' && (!node || net.node === node)
+            ? m
+            : undefined;
+        },
+        timeoutMs,
+        50,
+      );
+    } catch (e) {
+      const vmi = await this.client.tryGet<VirtualMachineInstance>(VirtualMachineInstances, name, this.ns);
+      const pods = (await this.client.list<KubeObject>(Pods, { namespace: this.ns })).items
+        .filter((p) => p.metadata.annotations?.['kubevirt.io/domain'] === name)
+        .map((p) => ({
+          n: p.metadata.name,
+          l: p.metadata.labels,
+          node: (p.spec as { nodeName?: string }).nodeName,
+          ph: (p.status as { phase?: string }).phase,
+        }));
+      throw new Error(
+        `${(e as Error).message}; last status: ${JSON.stringify(last?.status)}; vmi: ${JSON.stringify(vmi?.status)}; pods: ${JSON.stringify(pods)}`,
+      );
+    }
+  }
+
+  /** The node of the VM's running VMI (waits for it to run). */
+  async vmiNode(name: string, timeoutMs = 30_000): Promise<string> {
+    return waitFor(
+      `${name} VMI running`,
+      async () => {
+        const vmi = await this.client.tryGet<VirtualMachineInstance>(VirtualMachineInstances, name, this.ns);
+        return vmi?.status?.phase === 'Running' ? vmi.status.nodeName : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
+  /** Live-migrates a VMI through a VirtualMachineInstanceMigration; resolves with its final phase. */
+  async migrate(vmi: string, timeoutMs = 30_000): Promise<{ phase: string }> {
+    const name = `${vmi}-mig-${++this.migrationSeq}`;
+    await this.client.create(VirtualMachineInstanceMigrations, {
+      metadata: { name, namespace: this.ns },
+      spec: { vmiName: vmi },
+    } as KubeObject);
+    return waitFor(
+      `migration ${name} done`,
+      async () => {
+        const m = await this.client.get<KubeObject & { status?: { phase?: string } }>(
+          VirtualMachineInstanceMigrations,
+          name,
+          this.ns,
+        );
+        return m.status?.phase === 'Succeeded' || m.status?.phase === 'Failed'
+          ? { phase: m.status.phase }
+          : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
   /** The nodes whose router port a /32 ("south") route to this VM IP leaves through, from the NB. */
   async southRouteNodes(ip: string): Promise<string[]> {
     const out = JSON.parse(
@@ -140,6 +243,7 @@ export class TenantWorld {
     await this.stopManager();
     await this.capk.stop();
     await this.sim.stop();
+    await this.datapath?.stop();
     await this.ovn.stop();
     this.client.close();
   }

@@ -2,14 +2,10 @@
 // a tenant cluster comes up with IPs from its pool, and every IP, MAC and gateway survives live
 // migrations, a failed migration, a VM restart, a drain and a controller restart; deleting a machine
 // frees its address and its OVN rows.
-import { KubevirtMachines, type KubevirtMachine } from '../../src/capk/resources.js';
+import { KubevirtMachines } from '../../src/capk/resources.js';
 import { IPAddresses, type IPAddress } from '../../src/ipam/index.js';
-import {
-  VirtualMachineInstanceMigrations,
-  VirtualMachineInstances,
-  type VirtualMachineInstance,
-} from '../../src/kubevirt/resources.js';
-import { getCondition, type KubeObject } from '../../src/runtime/index.js';
+import { VirtualMachineInstances, type VirtualMachineInstance } from '../../src/kubevirt/resources.js';
+import { getCondition } from '../../src/runtime/index.js';
 import { testKubeConfig } from '../env/kube.js';
 import { waitFor } from '../env/processes.js';
 import { TenantWorld } from '../env/tenant-world.js';
@@ -66,81 +62,6 @@ async function portSwitches(w: TenantWorld, mac: string, ip: string): Promise<st
     .sort();
 }
 
-async function machine(w: TenantWorld, name: string): Promise<KubevirtMachine> {
-  return w.client.get<KubevirtMachine>(KubevirtMachines, name, w.ns);
-}
-
-async function networkReadyOn(w: TenantWorld, name: string, node?: string): Promise<KubevirtMachine> {
-  let last: KubevirtMachine | undefined;
-  try {
-    return await waitFor(
-      `${name} NetworkReady${node ? ` on ${node}` : ''}`,
-      async () => {
-        const m = (last = await machine(w, name));
-        const ready = getCondition(m, 'NetworkReady');
-        const net = m.status?.network;
-        return ready?.status === 'True' && net?.phase === 'Ready' && (!node || net.node === node)
-          ? m
-          : undefined;
-      },
-      30_000,
-      50,
-    );
-  } catch (e) {
-    const vmi = await w.client.tryGet<VirtualMachineInstance>(VirtualMachineInstances, name, w.ns);
-    const pods = (
-      await w.client.list<KubeObject>(
-        { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
-        { namespace: w.ns },
-      )
-    ).items
-      .filter((p) => p.metadata.annotations?.['kubevirt.io/domain'] === name)
-      .map((p) => ({
-        n: p.metadata.name,
-        l: p.metadata.labels,
-        node: (p.spec as { nodeName?: string }).nodeName,
-        ph: (p.status as { phase?: string }).phase,
-      }));
-    throw new Error(
-      `${(e as Error).message}; last status: ${JSON.stringify(last?.status)}; vmi: ${JSON.stringify(vmi?.status)}; pods: ${JSON.stringify(pods)}`,
-    );
-  }
-}
-
-async function vmiNode(w: TenantWorld, name: string): Promise<string> {
-  return waitFor(
-    `${name} VMI running`,
-    async () => {
-      const vmi = await w.client.tryGet<VirtualMachineInstance>(VirtualMachineInstances, name, w.ns);
-      return vmi?.status?.phase === 'Running' ? vmi.status.nodeName : undefined;
-    },
-    30_000,
-  );
-}
-
-let seq = 0;
-async function migrate(w: TenantWorld, vmi: string): Promise<{ phase: string }> {
-  const name = `${vmi}-mig-${++seq}`;
-  await w.client.create(VirtualMachineInstanceMigrations, {
-    metadata: { name, namespace: w.ns },
-    spec: { vmiName: vmi },
-  } as KubeObject);
-  return waitFor(
-    `migration ${name} done`,
-    async () => {
-      const m = await w.client.get<KubeObject & { status?: { phase?: string } }>(
-        VirtualMachineInstanceMigrations,
-        name,
-        w.ns,
-      );
-      return m.status?.phase === 'Succeeded' || m.status?.phase === 'Failed'
-        ? { phase: m.status.phase }
-        : undefined;
-    },
-    30_000,
-  );
-}
-
 describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN)', () => {
   let w: TenantWorld;
   beforeAll(async () => {
@@ -153,14 +74,14 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
   });
 
   it('brings a 3-machine tenant cluster up with pool IPs, NetworkReady, and its rows in OVN', async () => {
-    const ms = await Promise.all(['tenant-m1', 'tenant-m2', 'tenant-m3'].map((m) => networkReadyOn(w, m)));
+    const ms = await Promise.all(['tenant-m1', 'tenant-m2', 'tenant-m3'].map((m) => w.networkReadyOn(m)));
     const ips = ms.map((m) => m.status!.network!.ipv4!);
     expect(new Set(ips).size).toBe(3);
     for (const m of ms) {
       const net = m.status!.network!;
       expect(net.ipv4).toMatch(/^10\.100\.0\.\d+$/);
       expect(net.gateway).toBe('169.254.1.1');
-      expect(net.node).toBe(await vmiNode(w, m.metadata.name));
+      expect(net.node).toBe(await w.vmiNode(m.metadata.name));
       expect(await southRouteNode(w, net.ipv4!)).toBe(net.node);
       expect(await portSwitches(w, net.mac!, net.ipv4!)).toEqual([net.node]);
       expect(getCondition(m, 'IPAMReady')?.status).toBe('True');
@@ -175,13 +96,13 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
   });
 
   it('keeps IP, MAC and gateway over 10 migrations, routes following the VM each time', async () => {
-    const before = (await networkReadyOn(w, 'tenant-m1')).status!.network!;
+    const before = (await w.networkReadyOn('tenant-m1')).status!.network!;
     for (let i = 0; i < 10; i++) {
-      const from = await vmiNode(w, 'tenant-m1');
-      expect(await migrate(w, 'tenant-m1')).toEqual({ phase: 'Succeeded' });
-      const to = await vmiNode(w, 'tenant-m1');
+      const from = await w.vmiNode('tenant-m1');
+      expect(await w.migrate('tenant-m1')).toEqual({ phase: 'Succeeded' });
+      const to = await w.vmiNode('tenant-m1');
       expect(to).not.toBe(from);
-      const net = (await networkReadyOn(w, 'tenant-m1', to)).status!.network!;
+      const net = (await w.networkReadyOn('tenant-m1', to)).status!.network!;
       expect({ ipv4: net.ipv4, mac: net.mac, gateway: net.gateway }).toEqual({
         ipv4: before.ipv4,
         mac: before.mac,
@@ -195,11 +116,11 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
   }, 150_000);
 
   it('rolls back to the source when a migration fails', async () => {
-    const from = await vmiNode(w, 'tenant-m2');
-    const ip = (await networkReadyOn(w, 'tenant-m2')).status!.network!.ipv4!;
+    const from = await w.vmiNode('tenant-m2');
+    const ip = (await w.networkReadyOn('tenant-m2')).status!.network!.ipv4!;
     w.sim.failNextMigration(w.ns, 'tenant-m2', { atPhase: 'Running', reason: 'injected' });
-    expect(await migrate(w, 'tenant-m2')).toEqual({ phase: 'Failed' });
-    const m = await networkReadyOn(w, 'tenant-m2', from);
+    expect(await w.migrate('tenant-m2')).toEqual({ phase: 'Failed' });
+    const m = await w.networkReadyOn('tenant-m2', from);
     expect(m.status!.network!.ipv4).toBe(ip);
     expect(await southRouteNode(w, ip)).toBe(from);
     await waitFor(
@@ -210,7 +131,7 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
   });
 
   it('keeps the IP when the VM restarts', async () => {
-    const ip = (await networkReadyOn(w, 'tenant-m3')).status!.network!.ipv4!;
+    const ip = (await w.networkReadyOn('tenant-m3')).status!.network!.ipv4!;
     const oldVmi = (await w.client.get<VirtualMachineInstance>(VirtualMachineInstances, 'tenant-m3', w.ns))
       .metadata.uid;
     await w.sim.restartVm(w.ns, 'tenant-m3');
@@ -222,19 +143,19 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
       },
       30_000,
     );
-    const node = await vmiNode(w, 'tenant-m3');
-    expect((await networkReadyOn(w, 'tenant-m3', node)).status!.network!.ipv4).toBe(ip);
+    const node = await w.vmiNode('tenant-m3');
+    expect((await w.networkReadyOn('tenant-m3', node)).status!.network!.ipv4).toBe(ip);
     expect(await southRouteNode(w, ip)).toBe(node);
   });
 
   it('converges after the controller is killed in the middle of a migration', async () => {
-    const from = await vmiNode(w, 'tenant-m1');
-    const ip = (await networkReadyOn(w, 'tenant-m1')).status!.network!.ipv4!;
+    const from = await w.vmiNode('tenant-m1');
+    const ip = (await w.networkReadyOn('tenant-m1')).status!.network!.ipv4!;
     await w.stopManager();
-    expect(await migrate(w, 'tenant-m1')).toEqual({ phase: 'Succeeded' });
-    const to = await vmiNode(w, 'tenant-m1');
+    expect(await w.migrate('tenant-m1')).toEqual({ phase: 'Succeeded' });
+    const to = await w.vmiNode('tenant-m1');
     await w.startManager();
-    const m = await networkReadyOn(w, 'tenant-m1', to);
+    const m = await w.networkReadyOn('tenant-m1', to);
     expect(to).not.toBe(from);
     expect(m.status!.network!.ipv4).toBe(ip);
     expect(await southRouteNode(w, ip)).toBe(to);
@@ -246,21 +167,21 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
   }, 150_000);
 
   it('moves every VM off a drained node by live migration, IPs unchanged', async () => {
-    const target = await vmiNode(w, 'tenant-m2');
+    const target = await w.vmiNode('tenant-m2');
     const before = new Map<string, string>();
     for (const m of ['tenant-m1', 'tenant-m2', 'tenant-m3'])
-      before.set(m, (await networkReadyOn(w, m)).status!.network!.ipv4!);
+      before.set(m, (await w.networkReadyOn(m)).status!.network!.ipv4!);
     await w.sim.drainNode(target);
     for (const m of ['tenant-m1', 'tenant-m2', 'tenant-m3']) {
       const node = await waitFor(
         `${m} off ${target}`,
         async () => {
-          const n = await vmiNode(w, m);
+          const n = await w.vmiNode(m);
           return n !== target ? n : undefined;
         },
         30_000,
       );
-      const got = await networkReadyOn(w, m, node);
+      const got = await w.networkReadyOn(m, node);
       expect(got.status!.network!.ipv4).toBe(before.get(m));
       expect(await southRouteNode(w, before.get(m)!)).toBe(node);
     }
@@ -268,7 +189,7 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
   }, 150_000);
 
   it('frees the address and the OVN rows when a machine is deleted', async () => {
-    const m = (await networkReadyOn(w, 'tenant-m3')).status!.network!;
+    const m = (await w.networkReadyOn('tenant-m3')).status!.network!;
     await w.client.delete(KubevirtMachines, 'tenant-m3', w.ns);
     await waitFor(
       'machine gone',

@@ -106,6 +106,15 @@ export const OVN_KUBERNETES_NAMES: OvnTopologyNames = {
   gatewayRouterJoinPort: (node) => `rtoj-GR_${node}`,
 };
 
+/**
+ * The VM port of a machine on a node. It is also the node side's contract: the CNI binds the
+ * virt-launcher pod's interface to this port (OVS `external_ids:iface-id`). Node last: the two ports
+ * of one VM during a migration differ only there.
+ */
+export function defaultVmPortName(machine: ObjectRef, node: string): string {
+  return `capk_${machine.namespace}_${machine.name}_${node}`;
+}
+
 export const DEFAULT_NORTH_POLICY_PRIORITY = 10;
 /** OVN-Kubernetes' lease for KubeVirt VMs. */
 export const DEFAULT_LEASE_SECONDS = 3500;
@@ -122,8 +131,7 @@ export function resolveConfig(o: OvnDriverOptions): OvnDriverConfig {
     migration: o.migration ?? 'two-ports',
     chassisOf: o.chassisOf ?? ((node) => node),
     defaultLeaseSeconds: o.defaultLeaseSeconds ?? DEFAULT_LEASE_SECONDS,
-    // Node last: the two ports of one VM during a migration differ only there.
-    vmPortName: o.vmPortName ?? ((m, node) => `capk_${m.namespace}_${m.name}_${node}`),
+    vmPortName: o.vmPortName ?? defaultVmPortName,
     maxAttempts: o.maxAttempts ?? 5,
     waitForConnectionMs: o.waitForConnectionMs ?? 10_000,
     backoff: o.backoff ?? { initialMs: 100, maxMs: 2_000 },

@@ -1,7 +1,7 @@
 // The OVN northbound network driver: stable pod-network IPs for tenant VMs, beside OVN-Kubernetes.
 export { OvnDriver, OvnSyncError } from './driver.js';
 export type { DatapathObserver, OvnDriverStats } from './driver.js';
-export { OVN_KUBERNETES_NAMES, arpProxyFormFor, resolveConfig } from './config.js';
+export { OVN_KUBERNETES_NAMES, arpProxyFormFor, defaultVmPortName, resolveConfig } from './config.js';
 export type {
   ArpProxyMode,
   OvnDriverConfig,

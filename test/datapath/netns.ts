@@ -1,0 +1,134 @@
+// Network namespaces and the commands run in them, for the datapath harness. Everything one harness
+// creates is recorded under its own temp dir (an `owner` pid file, the namespaces, daemon pid files),
+// so that a later run can remove what a killed run left behind: nothing here outlives its owner.
+import { spawn } from 'node:child_process';
+import {
+  appendFileSync,
+  existsSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileAsync, isAlive, stopPid } from '../env/processes.js';
+
+export const DATAPATH_DIR_PREFIX = 'capk-podnet-dp-';
+
+/** Runs a command; throws with its stderr. `input` goes to stdin (for `ip -batch -`). */
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
+  if (opts.input === undefined) {
+    try {
+      const { stdout } = await execFileAsync(cmd, args, {
+        env: opts.env ?? process.env,
+        maxBuffer: 16 << 20,
+      });
+      return stdout;
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
+    }
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`)),
+    );
+    child.stdin.end(opts.input);
+  });
+}
+
+/** `ip -n <ns> -batch -`: several link/addr/route changes in one process, back to back. */
+export function ipBatch(ns: string, lines: string[]): Promise<string> {
+  return run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' });
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** Why packets cannot be sent here, or undefined when they can (root, ip, OVS and OVN installed). */
+export function datapathUnavailable(): string | undefined {
+  if (!isRoot()) return 'needs root (network namespaces); .ci/run runs these tests as root';
+  for (const bin of [
+    '/usr/sbin/ovs-vswitchd',
+    '/usr/bin/ovn-controller',
+    '/usr/bin/busybox',
+    '/usr/sbin/ethtool',
+  ])
+    if (!existsSync(bin)) return `${bin} is missing (bash hack/setup.sh installs it)`;
+  return undefined;
+}
+
+/** One harness's namespaces and daemons, recorded on disk as they are made. */
+export class NetnsLedger {
+  constructor(readonly dir: string) {
+    writeFileSync(join(dir, 'owner'), String(process.pid));
+  }
+
+  async addNetns(name: string): Promise<void> {
+    appendFileSync(join(this.dir, 'netns'), `${name}\n`);
+    await run('ip', ['netns', 'add', name]);
+    await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  }
+
+  async deleteNetns(name: string): Promise<void> {
+    await run('ip', ['netns', 'delete', name]).catch(() => undefined);
+  }
+
+  /** Stops every daemon with a pid file under the dir, deletes every namespace, removes the dir. */
+  async teardown(): Promise<void> {
+    await teardownDir(this.dir);
+  }
+}
+
+function pidFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...pidFiles(p));
+    else if (e.name.endsWith('.pid')) out.push(p);
+  }
+  return out;
+}
+
+async function teardownDir(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  const pids = pidFiles(dir)
+    .map((f) => Number.parseInt(readFileSync(f, 'utf8').trim(), 10))
+    .filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
+  await Promise.all(pids.map((p) => stopPid(p, 3_000)));
+  const nsFile = join(dir, 'netns');
+  const names = existsSync(nsFile) ? readFileSync(nsFile, 'utf8').split('\n').filter(Boolean) : [];
+  for (const n of names.reverse()) await run('ip', ['netns', 'delete', n]).catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Removes what harnesses of dead processes left behind (a killed jest worker, a crashed demo). */
+export async function sweepStaleDatapaths(): Promise<number> {
+  let swept = 0;
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(DATAPATH_DIR_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    const ownerFile = join(dir, 'owner');
+    const owner = existsSync(ownerFile) ? Number.parseInt(readFileSync(ownerFile, 'utf8'), 10) : NaN;
+    // A dir without an owner file is one being created right now, unless it is old.
+    if (Number.isNaN(owner) ? Date.now() - statSync(dir).mtimeMs < 60_000 : isAlive(owner)) continue;
+    await teardownDir(dir);
+    swept++;
+  }
+  return swept;
+}
