@@ -193,6 +193,30 @@ describe('analyzeMigration', () => {
   });
 });
 
+describe('a mark outside the probe run', () => {
+  it('is not measured, shown as such and left out of the percentiles', () => {
+    const received = stream(2000, [[T0 + 5000, T0 + 5100]]);
+    const analysis = analyzeMigration({
+      client: report('client', received, END, END),
+      server: report('server', received, END, END),
+      intervalMs: IV,
+      marks: [mark(0, T0 - 5000, 'too early'), mark(1, T0 + 5000), mark(2, END + 4000, 'too late')],
+    });
+    const [early, ok, late] = analysis.cutovers;
+    for (const c of [early, late]) {
+      expect(c?.podToVm).toMatchObject({ measured: false, recovered: false, lost: 0, receivedInWindow: 0 });
+      expect(c?.podToVm.downtimeMs).toBeNaN();
+      expect(c?.combinedDowntimeMs).toBeNaN();
+    }
+    expect(ok?.podToVm.measured).toBe(true);
+    expect(analysis.stats.combined.n).toBe(1);
+    expect(analysis.stats.combined.max).toBeCloseTo(105, 3);
+    const table = formatTable(analysis);
+    expect(table).toMatch(/too early\s+-\?\s+0\s+-\?\s+0\s+-\n/);
+    expect(table).toContain('? no probes around this mark');
+  });
+});
+
 describe('the send times', () => {
   it('tell a sender that was not scheduled and a network that held probes back from an outage', () => {
     const at = T0 + 5000;

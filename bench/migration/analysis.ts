@@ -69,6 +69,11 @@ export interface DirectionOutage {
   gapEndMs: number | null;
   recovered: boolean;
   /**
+   * False when the probes do not reach the window (the mark lies before the first probe arrived or
+   * after the stream ended): downtimeMs is then NaN and the cutover is left out of the percentiles.
+   */
+  measured: boolean;
+  /**
    * How far apart the two probes around the gap were sent (null when the report has no send times).
    * A regular sender sends them (lost + 1) intervals apart: more than that is time the sender was
    * not scheduled (a busy machine, not the network); much less than downtimeMs means the network
@@ -142,7 +147,9 @@ export function percentile(xs: readonly number[], p: number): number {
   return sorted[rank - 1] as number;
 }
 
-export function downtimeStats(xs: readonly number[]): DowntimeStats {
+/** Over the measured values (NaN ones, marks outside the probe run, are left out). */
+export function downtimeStats(values: readonly number[]): DowntimeStats {
+  const xs = values.filter((x) => !Number.isNaN(x));
   return {
     n: xs.length,
     p50: percentile(xs, 50),
@@ -261,6 +268,11 @@ function analyzeDirection(
     best = { gap: tail, start: lastAt, end: null, recovered: false, at: -1 };
   }
 
+  // A mark outside the probe run is the caller's mistake; a 0 ms downtime would hide it.
+  const firstAt = times[0];
+  const measured = firstAt === undefined || (firstAt <= to && to >= fromMs);
+  if (!measured) best = { gap: NaN, start: null, end: null, recovered: false, at: -1 };
+
   const inWindow = times.slice(firstIn, upperBound(times, to));
   const lostIn = lost.filter(([, at]) => at >= fromMs && at <= to);
   return {
@@ -268,6 +280,7 @@ function analyzeDirection(
     gapStartMs: best.start,
     gapEndMs: best.end,
     recovered: best.recovered,
+    measured,
     senderGapMs: best.at < 0 ? null : senderGap(stream.byTime[best.at - 1], stream.byTime[best.at]),
     lost: lostIn.length,
     lostSeqs: lostIn.map(([seq]) => seq),
@@ -353,7 +366,7 @@ export function formatTable(analysis: MigrationAnalysis): string {
     '   #  label                 pod→VM ms  lost  VM→pod ms  lost  worst ms' +
     '\n' +
     '  --  --------------------  ---------  ----  ---------  ----  --------';
-  const mark = (o: DirectionOutage) => (o.recovered ? ' ' : '!');
+  const mark = (o: DirectionOutage) => (!o.measured ? '?' : o.recovered ? ' ' : '!');
   const rows = analysis.cutovers.map((c) => {
     const label = c.label.length > 20 ? c.label.slice(0, 19) + '…' : c.label;
     return (
@@ -387,8 +400,14 @@ export function formatTable(analysis: MigrationAnalysis): string {
       ' '.repeat(9) +
       fmt(stats.combined[k], 8),
   );
-  const foot = analysis.cutovers.some((c) => !c.podToVm.recovered || !c.vmToPod.recovered)
-    ? ['  ! the stream had not recovered by the end of the window']
-    : [];
+  const outages = analysis.cutovers.flatMap((c) => [c.podToVm, c.vmToPod]);
+  const foot = [
+    ...(outages.some((o) => o.measured && !o.recovered)
+      ? ['  ! the stream had not recovered by the end of the window']
+      : []),
+    ...(outages.some((o) => !o.measured)
+      ? ['  ? no probes around this mark: it lies outside the probe run']
+      : []),
+  ];
   return [head, ...rows, '', ...statRows, ...foot].join('\n') + '\n';
 }

@@ -29,7 +29,7 @@ export interface HtmlMeta {
 const PANEL_HEIGHT = 112;
 const HEADER_HEIGHT = 30;
 const LEFT = 58;
-const RIGHT = 12;
+const RIGHT = 20;
 const ROW_Y: Record<(typeof DIRECTIONS)[number], number> = { podToVm: 34, vmToPod: 56 };
 const ROW_H = 14;
 const AXIS_Y = 78;
@@ -51,6 +51,7 @@ const n1 = (x: number) => (Math.round(x * 10) / 10).toString();
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : '–');
 
 function directionSummary(o: DirectionOutage): string {
+  if (!o.measured) return 'no probes around the mark';
   return `${ms(o.downtimeMs)}${o.recovered ? '' : ' (not recovered)'}, ${o.lost} lost`;
 }
 
@@ -164,7 +165,7 @@ export function renderSvg(analysis: MigrationAnalysis, options: PlotOptions = {}
 function figuresTable(analysis: MigrationAnalysis): string {
   const cell = (x: number) => `<td>${Number.isFinite(x) ? x.toFixed(1) : '–'}</td>`;
   const dirCells = (d: DirectionOutage) =>
-    `${cell(d.downtimeMs)}<td>${d.lost}</td><td>${d.recovered ? 'yes' : '<b>no</b>'}</td>`;
+    `${cell(d.downtimeMs)}<td>${d.lost}</td><td>${!d.measured ? 'not measured' : d.recovered ? 'yes' : '<b>no</b>'}</td>`;
   const rows = analysis.cutovers.map(
     (c) =>
       `<tr><td>${c.index}</td><td>${escapeXml(c.label)}</td>${dirCells(c.podToVm)}${dirCells(c.vmToPod)}${cell(c.combinedDowntimeMs)}</tr>`,
