@@ -7,9 +7,11 @@
 //
 // Ports: TCP echo on P, TCP bulk sink on P+1, UDP probes on P+2 (P = --listen-port / --port).
 // udp.received in the report is [[seq, recvAtMs, sentAtMs], ...] (times: epoch ms).
-// Prints `ready <json>` once listening (server) or connected (client), then one JSON report on
+// Prints `ready <json>` once listening (server) or connected (client); a client whose connection
+// fails prints `failed {code, atMs}` instead and waits to be stopped. Then one JSON report on
 // SIGTERM/SIGINT, on the line `stop` on stdin, or when stdin closes (unless --ignore-stdin), and
 // exits 0. Without --ignore-stdin, stdin must stay open (a pipe): /dev/null stops it at once.
+// Bad arguments: usage on stderr, exit 2; a server port already taken: exit 1.
 //
 // It never reconnects: a migration must keep the same connections alive, so a reconnect would hide
 // exactly the failure the tests look for. Errors and closes are recorded instead.
@@ -445,8 +447,10 @@ function client(opts) {
     up();
   });
   // A failed connect means no `ready`; say so at once so a harness need not wait for its timeout.
+  let failed = false;
   const connectFailed = (err) => {
-    if (readyAtMs === undefined && !stopping) {
+    if (readyAtMs === undefined && !stopping && !failed) {
+      failed = true;
       process.stdout.write(`failed ${JSON.stringify(errorRecord(err))}\n`);
     }
   };
