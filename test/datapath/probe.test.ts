@@ -45,7 +45,8 @@ function startProbe(ns: string, args: string[]): Probe {
   const stdout: string[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': a long run's report is megabytes, still in the pipe when the process exits.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const ready = new Promise<unknown>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`probe ${args[0]} not ready in 10 s`)), 10_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -61,6 +62,8 @@ function startProbe(ns: string, args: string[]): Probe {
       reject(new Error(`probe ${args[0]} exited (${code}) before ready: ${stderr.join('\n')}`));
     });
   });
+  // Unobserved until awaited; a probe stopped before it was ready must not crash the run.
+  ready.catch(() => undefined);
   // `ip netns exec` execs the command, so this pid is the probe itself (what afterAll kills).
   return { child, pid: child.pid, ready, exited, stdout, stderr };
 }
@@ -69,8 +72,6 @@ function startProbe(ns: string, args: string[]): Probe {
 async function stopProbe(p: Probe): Promise<ProbeReport> {
   p.child.stdin.end('stop\n');
   const code = await p.exited;
-  // The readline 'line' events for the last output may trail the exit event by a tick.
-  await new Promise((r) => setImmediate(r));
   const line = p.stdout.filter((l) => l.startsWith('{')).pop();
   if (code !== 0 || !line) throw new Error(`probe exited ${code} without a report: ${p.stderr.join('\n')}`);
   return JSON.parse(line) as ProbeReport;
