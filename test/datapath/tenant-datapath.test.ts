@@ -1,12 +1,14 @@
 // Real packets on a real OVN datapath, driven end to end: the API server, the KubeVirt simulator,
 // capk-podnet's controller with the OVN driver, and per infra node OVS + ovn-controller in network
 // namespaces. The guest configures itself only by DHCP from its port; the harness never writes NB.
+import { analyzeMigration, type CutoverMark } from '../../bench/migration/analysis.js';
 import { TenantWorld } from '../env/tenant-world.js';
 import { testKubeConfig } from '../env/kube.js';
 import { waitFor } from '../env/processes.js';
 import { GATEWAY } from '../network-ovn/topology.js';
 import type { GuestVm } from './guest.js';
 import { datapathUnavailable } from './netns.js';
+import { killProbe, startProbe, stopProbe, type Probe } from './probe-runner.js';
 
 const kc = testKubeConfig();
 const unavailable = datapathUnavailable();
@@ -93,5 +95,99 @@ suite('real packets: DHCP, gateway, reachability and TCP across live migrations'
       await ping(w, other.netns, ip);
       if (round === 0) expect(await w.migrate('t-m1')).toEqual({ phase: 'Succeeded' });
     }
+  }, 90_000);
+
+  it('keeps a long-lived TCP connection and its byte stream intact across migrations back and forth', async () => {
+    const guest = await leasedGuest(w, 't-m1');
+    const ip = (await w.networkReadyOn('t-m1')).status!.network!.ipv4!;
+    // The client pod sits on one node; the VM moves around it (and at times beside it).
+    const clientPod = w.datapath!.pod(w.nodes[2]!.name);
+    const interval = 5;
+    const probes: Probe[] = [];
+    try {
+      const server = startProbe(guest.netns, ['server', '--interval-ms', String(interval)]);
+      probes.push(server);
+      await server.ready;
+      const client = startProbe(clientPod.netns, [
+        'client',
+        '--target',
+        ip,
+        '--interval-ms',
+        String(interval),
+      ]);
+      probes.push(client);
+      await client.ready;
+      const marksBefore = guest.switchovers.length;
+      const visited: string[] = [await w.vmiNode('t-m1')];
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        expect(await w.migrate('t-m1')).toEqual({ phase: 'Succeeded' });
+        visited.push(await w.vmiNode('t-m1'));
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+      const stoppingAt = Date.now();
+      const clientReport = await stopProbe(client);
+      const serverReport = await stopProbe(server);
+      probes.length = 0;
+
+      // Back and forth: it left a node and came back to one it had left.
+      expect(new Set(visited).size).toBeGreaterThanOrEqual(2);
+      for (const r of [clientReport, serverReport]) {
+        expect(r.tcp.errors).toEqual([]);
+        expect(r.bulk.patternOk).toBe(true);
+      }
+      // The connection ended only when the client was stopped: no reset, no reconnect.
+      expect(clientReport.tcp.closed).toBe(false);
+      expect(serverReport.tcp.closed ? serverReport.tcp.closedAtMs : stoppingAt).toBeGreaterThanOrEqual(
+        stoppingAt,
+      );
+      expect(serverReport.tcp.connections ?? 1).toBe(1);
+      expect(clientReport.tcp.mismatchAt).toBeUndefined();
+      expect(clientReport.tcp.bytesVerified).toBeGreaterThan(0);
+      // Everything written was echoed back intact, up to what was still in flight at the stop.
+      expect(clientReport.tcp.bytesSent - clientReport.tcp.bytesVerified).toBeLessThan(64 * 1024);
+
+      const marks: CutoverMark[] = guest.switchovers
+        .slice(marksBefore)
+        .map((s, index) => ({ index, atMs: s.atMs, label: `${s.from} → ${s.to}` }));
+      expect(marks).toHaveLength(4);
+      const a = analyzeMigration({ client: clientReport, server: serverReport, intervalMs: interval, marks });
+      for (const c of a.cutovers) {
+        // Every outage ended; the bound is OVN-Kubernetes' e2e allowance, the figures are bench/migration's.
+        expect(c.podToVm.recovered && c.vmToPod.recovered).toBe(true);
+        expect(c.combinedDowntimeMs).toBeLessThan(2_000);
+      }
+    } finally {
+      for (const p of probes) await killProbe(p);
+    }
+  }, 120_000);
+
+  it('renews its lease on the node it migrated to and keeps the same IP', async () => {
+    const guest = await leasedGuest(w, 't-m1');
+    const ip = (await w.networkReadyOn('t-m1')).status!.network!.ipv4!;
+    expect(await w.migrate('t-m1')).toEqual({ phase: 'Succeeded' });
+    const node = await w.vmiNode('t-m1');
+    await w.networkReadyOn('t-m1', node);
+    expect(guest.node).toBe(node);
+    const renewed = await guest.renew();
+    expect(renewed).toMatchObject({ event: 'renew', ip, serverid: GATEWAY.ipv4 });
+  }, 60_000);
+
+  it('gets the same IP by DHCP after a VM restart', async () => {
+    const before = await leasedGuest(w, 't-m1');
+    const ip = (await w.networkReadyOn('t-m1')).status!.network!.ipv4!;
+    await w.sim.restartVm(w.ns, 't-m1');
+    const after = await waitFor(
+      'a new guest',
+      async () => {
+        const g = w.datapath!.guest(w.ns, 't-m1');
+        return g && g !== before ? g : undefined;
+      },
+      30_000,
+    );
+    const lease = await after.waitLease(30_000);
+    expect(lease.ip).toBe(ip);
+    const node = await w.vmiNode('t-m1');
+    await ping(w, w.datapath!.pod(node).netns, ip);
   }, 90_000);
 });

@@ -1,0 +1,70 @@
+// Runs test/datapath/apps/probe.mjs inside a namespace and collects its report: the one way the
+// tests, the demo and bench/migration start and stop probes.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { ProbeReport } from '../../bench/migration/analysis.js';
+import { stopPid } from '../env/processes.js';
+
+export const PROBE_APP = join(dirname(fileURLToPath(import.meta.url)), 'apps', 'probe.mjs');
+
+export interface Probe {
+  child: ChildProcessWithoutNullStreams;
+  pid: number;
+  /** The `ready` line's JSON, once listening (server) or connected (client). */
+  ready: Promise<unknown>;
+  exited: Promise<number | null>;
+  stdout: string[];
+  stderr: string[];
+}
+
+/** Starts the probe (`server …` or `client …`) in a network namespace. */
+export function startProbe(netns: string, args: string[], readyTimeoutMs = 10_000): Probe {
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, PROBE_APP, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  if (child.pid === undefined) throw new Error(`probe ${args[0]}: failed to start`);
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = new Promise<unknown>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`probe ${args[0]} not ready in ${readyTimeoutMs} ms`)),
+      readyTimeoutMs,
+    );
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      stdout.push(line);
+      if (line.startsWith('ready ') || line.startsWith('failed ')) {
+        clearTimeout(timer);
+        if (line.startsWith('ready ')) resolve(JSON.parse(line.slice(6)));
+        else reject(new Error(`probe ${args[0]}: ${line}`));
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`probe ${args[0]} exited (${code}) before ready: ${stderr.join('\n')}`));
+    });
+  });
+  // Unobserved until awaited; a probe stopped before it was ready must not crash the process.
+  ready.catch(() => undefined);
+  // `ip netns exec` execs the command, so this pid is the probe itself.
+  return { child, pid: child.pid, ready, exited, stdout, stderr };
+}
+
+/** The `stop` line, then the one JSON report the probe prints before it exits 0. */
+export async function stopProbe(p: Probe): Promise<ProbeReport> {
+  p.child.stdin.end('stop\n');
+  const code = await p.exited;
+  // The readline 'line' events for the last output may trail the exit event by a tick.
+  await new Promise((r) => setImmediate(r));
+  const line = p.stdout.filter((l) => l.startsWith('{')).pop();
+  if (code !== 0 || !line) throw new Error(`probe exited ${code} without a report: ${p.stderr.join('\n')}`);
+  return JSON.parse(line) as ProbeReport;
+}
+
+/** Kills a probe that is no longer wanted (cleanup after a failure). */
+export async function killProbe(p: Probe): Promise<void> {
+  await stopPid(p.pid, 1_000);
+}
