@@ -37,35 +37,40 @@ interface Probe {
   stderr: string[];
 }
 
-function startProbe(ns: string, args: string[]): Probe {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probeApp, ...args], {
+/** Node in a namespace, ready when it prints `ready <json>` (the probe, or a stand-in peer). */
+function startNode(ns: string, name: string, nodeArgs: string[]): Probe {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  if (child.pid === undefined) throw new Error(`probe ${args[0]}: failed to start`);
+  if (child.pid === undefined) throw new Error(`${name}: failed to start`);
   const stdout: string[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
   // 'close', not 'exit': a long run's report is megabytes, still in the pipe when the process exits.
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const ready = new Promise<unknown>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`probe ${args[0]} not ready in 10 s`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${name} not ready in 10 s`)), 10_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       stdout.push(line);
       if (line.startsWith('ready ') || line.startsWith('failed ')) {
         clearTimeout(timer);
         if (line.startsWith('ready ')) resolve(JSON.parse(line.slice(6)));
-        else reject(new Error(`probe ${args[0]}: ${line}`));
+        else reject(new Error(`${name}: ${line}`));
       }
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`probe ${args[0]} exited (${code}) before ready: ${stderr.join('\n')}`));
+      reject(new Error(`${name} exited (${code}) before ready: ${stderr.join('\n')}`));
     });
   });
   // Unobserved until awaited; a probe stopped before it was ready must not crash the run.
   ready.catch(() => undefined);
   // `ip netns exec` execs the command, so this pid is the probe itself (what afterAll kills).
   return { child, pid: child.pid, ready, exited, stdout, stderr };
+}
+
+function startProbe(ns: string, args: string[]): Probe {
+  return startNode(ns, `probe ${args[0]}`, [probeApp, ...args]);
 }
 
 /** The `stop` line, then the one JSON report the probe prints before it exits 0. */
@@ -76,6 +81,32 @@ async function stopProbe(p: Probe): Promise<ProbeReport> {
   if (code !== 0 || !line) throw new Error(`probe exited ${code} without a report: ${p.stderr.join('\n')}`);
   return JSON.parse(line) as ProbeReport;
 }
+
+// Stand-in peers that break the pattern at a known offset, so the checks are seen to catch it.
+// CommonJS for `node -e`; they exit when their stdin closes.
+const CORRUPT_SENDER = `
+const net = require('node:net');
+const pattern = (n, badAt) => Buffer.from(Array.from({ length: n }, (_, i) => (i === badAt ? 250 - (i % 251) : i % 251)));
+let open = 2;
+const done = () => { if (--open === 0) console.log('ready {}'); };
+// resume(): the peer's FIN (and so 'close') is only seen by a socket that reads.
+net.connect(7300, process.argv[1]).on('close', done).end(pattern(200, 30)).resume();
+net.connect(7301, process.argv[1]).on('close', done).end(pattern(200, 150)).resume();
+process.stdin.on('end', () => process.exit(0)).resume();
+`;
+const CORRUPT_ECHO = `
+const net = require('node:net');
+net.createServer((s) => {
+  let n = 0;
+  s.on('data', (d) => {
+    const b = Buffer.from(d);
+    if (n <= 100 && n + b.length > 100) b[100 - n] ^= 0xff;
+    n += b.length;
+    s.write(b);
+  });
+}).listen(7200, () => console.log('ready {}'));
+process.stdin.on('end', () => process.exit(0)).resume();
+`;
 
 async function ip(...args: string[]): Promise<void> {
   await exec('ip', args);
@@ -164,10 +195,12 @@ describeAsRoot('probe app over a veth pair with a 100 ms link outage', () => {
 
   afterAll(async () => {
     for (const p of probes) {
+      // Only a child not yet reaped: the pid of one that exited may belong to someone else by now.
+      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
       try {
         process.kill(p.pid, 'SIGKILL');
       } catch {
-        /* already exited */
+        /* exited meanwhile */
       }
     }
     for (const ns of created) await ip('netns', 'del', ns).catch(() => undefined);
@@ -212,5 +245,40 @@ describeAsRoot('probe app over a veth pair with a 100 ms link outage', () => {
       expect(outages).toHaveLength(1);
       expect(outages[0]?.fromMs).toBe(o?.gapStartMs);
     }
+  });
+
+  it('reports the offset where a stream breaks the pattern, in either role', async () => {
+    const srv = startProbe(nsServer, ['server', '--listen-port', '7300']);
+    probes.push(srv);
+    await srv.ready;
+    const sender = startNode(nsClient, 'corrupt sender', ['-e', CORRUPT_SENDER, SERVER_IP]);
+    probes.push(sender);
+    // Ready once both connections closed: the server has read their last bytes by then.
+    await sender.ready;
+    sender.child.stdin.end();
+    const got = await stopProbe(srv);
+    expect(got.tcp).toMatchObject({ bytesVerified: 30, mismatchAt: 30, errors: [] });
+    expect(got.bulk).toMatchObject({ bytesReceived: 200, patternOk: false, mismatchAt: 150, errors: [] });
+
+    const echo = startNode(nsServer, 'corrupt echo', ['-e', CORRUPT_ECHO]);
+    probes.push(echo);
+    await echo.ready;
+    const cli = startProbe(nsClient, [
+      'client',
+      '--target',
+      SERVER_IP,
+      '--port',
+      '7200',
+      '--bulk-rate-kbps',
+      '0',
+    ]);
+    probes.push(cli);
+    await cli.ready;
+    // Two 64-byte chunks reach offset 100; the first goes out at once.
+    await sleep(300);
+    const seen = await stopProbe(cli);
+    echo.child.stdin.end();
+    expect(seen.tcp.bytesSent).toBeGreaterThan(100);
+    expect(seen.tcp).toMatchObject({ bytesVerified: 100, mismatchAt: 100, errors: [], closed: false });
   });
 });
