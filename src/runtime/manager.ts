@@ -63,9 +63,12 @@ export class Manager {
   readonly done: Promise<void>;
 
   constructor(readonly opts: ManagerOptions) {
-    this.client = new RestClient(opts.kubeConfig);
     this.log = opts.logger ?? silentLogger();
     this.metrics = opts.metrics ?? new RuntimeMetrics();
+    const requests = this.metrics.restRequests;
+    this.client = new RestClient(opts.kubeConfig, (method, code) =>
+      requests.inc({ method, code: String(code) }),
+    );
     this.fieldManager = opts.fieldManager ?? 'capk-podnet';
     this.identity = opts.leaderElection?.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
     this.infraClusters = new InfraClusters(this.client);

@@ -13,6 +13,7 @@ export class RuntimeMetrics {
   readonly informerRestarts: Counter<'resource' | 'reason'>;
   readonly informerEvents: Counter<'resource' | 'type'>;
   readonly leader: Gauge<'name'>;
+  readonly restRequests: Counter<'method' | 'code'>;
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
     const r = (this.registry = opts.registry ?? new Registry());
@@ -78,6 +79,12 @@ export class RuntimeMetrics {
       name: 'leader_election_master_status',
       help: '1 while this process holds the lease.',
       labelNames: ['name'],
+      registers: [r],
+    });
+    this.restRequests = new Counter({
+      name: 'rest_client_requests_total',
+      help: 'Requests to the API server by method (WATCH for watch streams) and HTTP status.',
+      labelNames: ['method', 'code'],
       registers: [r],
     });
   }

@@ -44,11 +44,17 @@ export const PatchType = {
   apply: 'application/apply-patch+yaml',
 } as const;
 
+/** Told of every answered request (method, HTTP status), e.g. to count writes in metrics. */
+export type RequestObserver = (method: string, code: number) => void;
+
 export class RestClient {
   private agent?: http.Agent;
   private readonly server: URL;
 
-  constructor(readonly kubeConfig: KubeConnection) {
+  constructor(
+    readonly kubeConfig: KubeConnection,
+    private readonly observe?: RequestObserver,
+  ) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
@@ -66,6 +72,7 @@ export class RestClient {
 
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const res = await this.send(method, path, opts);
+    this.observe?.(method, res.statusCode ?? 0);
     const text = await readBody(res);
     if ((res.statusCode ?? 0) >= 300) throw toApiError(res.statusCode ?? 0, text);
     return (text === '' ? undefined : JSON.parse(text)) as T;
@@ -74,6 +81,7 @@ export class RestClient {
   /** Opens a streaming GET (watch); the caller reads and destroys the response. */
   async stream(path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
     const res = await this.send('GET', path, opts);
+    this.observe?.('WATCH', res.statusCode ?? 0);
     if ((res.statusCode ?? 0) >= 300) throw toApiError(res.statusCode ?? 0, await readBody(res));
     return res;
   }
@@ -210,9 +218,16 @@ export class RestClient {
       req.on('error', reject);
       const idle = opts.idleTimeoutMs ?? 30_000;
       req.setTimeout(idle, () => req.destroy(new Error(`no data for ${idle} ms from ${url.host}`)));
-      if (opts.signal) {
-        if (opts.signal.aborted) req.destroy(new Error('aborted'));
-        else opts.signal.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
+      const signal = opts.signal;
+      if (signal) {
+        if (signal.aborted) req.destroy(new Error('aborted'));
+        else {
+          // An informer passes one signal to every list and watch of its life: a listener left
+          // behind by each finished request would pile up on it.
+          const abort = () => req.destroy(new Error('aborted'));
+          signal.addEventListener('abort', abort, { once: true });
+          req.once('close', () => signal.removeEventListener('abort', abort));
+        }
       }
       req.end(payload);
     });

@@ -2,6 +2,7 @@
 // Cluster API's order (runtime's clusterApiReconciler): get → externally managed → owner Cluster →
 // paused → finalizer → reconcileNormal | reconcileDelete → patch status with only our conditions.
 // reconcileNormal is a flat list of steps; each sets its own condition and may stop the list.
+import { Gauge } from 'prom-client';
 import { clusterNetworkSpec, machineNetworkSpec, type ClusterNetworkSpec } from '../../api/network.js';
 import { backupPatch } from '../../api/backup.js';
 import { NetworkConditions, NetworkReasons } from '../../api/conditions.js';
@@ -101,6 +102,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
       .filter((m) => kubevirtClusterNameOf(deps, m) === o.metadata.name)
       .map((m) => ({ namespace: m.metadata.namespace, name: m.metadata.name }));
 
+  exposeDriverStats(mgr, opts.driver);
   return mgr.add(
     new Controller({
       name: 'machine-network',
@@ -248,6 +250,26 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
       observed.reason ?? NetworkReasons.Pending,
       observed.message ?? waitingMessage(spec.placement.kind),
     );
+}
+
+/**
+ * The driver's own counters (both drivers keep `stats`: NB transactions, VM patches, conflicts...)
+ * on /metrics, read at scrape time: what a write costs downstream is visible in production too.
+ */
+function exposeDriverStats(mgr: Manager, driver: NetworkDriver): void {
+  const stats = (driver as { stats?: Record<string, unknown> }).stats;
+  const name = 'capk_podnet_network_driver_operations';
+  if (!stats || mgr.metrics.registry.getSingleMetric(name)) return;
+  new Gauge({
+    name,
+    help: "The network driver's counters since start (e.g. ovn: transactions, conflictRetries).",
+    labelNames: ['driver', 'counter'],
+    registers: [mgr.metrics.registry],
+    collect() {
+      for (const [counter, v] of Object.entries(stats))
+        if (typeof v === 'number') this.set({ driver: driver.name, counter }, v);
+    },
+  });
 }
 
 function isMigrationEvent(o: KubeObject): boolean {
