@@ -148,19 +148,23 @@ export interface ClusterApiReconcilerOptions<T extends KubeObject> {
 export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcilerOptions<T>): Reconciler {
   // Read your own writes: after this reconciler patched an object, its watch event may not have
   // reached the cache when the next reconcile of the key starts, and status computed from the older
-  // copy would undo the write (or repeat its Events). Until the cache shows the version written
-  // last, the object is read from the API server instead.
-  const written = new Map<string, string>();
+  // copy would undo the write (or repeat its Events). The object our last write returned is then
+  // the freshest known copy: used as long as the cache still shows a version from before or during
+  // that write (a cache merely behind), with no round trip. Any other version means someone else
+  // wrote meanwhile: read from the API server. The entry goes once the cache shows our last write.
+  const written = new Map<string, { object: T; before: Set<string> }>();
   const current = async (req: ObjectKey): Promise<T | undefined> => {
     const cached = o.cache.get(req);
     const key = `${req.namespace ?? ''}/${req.name}`;
     const mine = written.get(key);
-    if (!cached || mine === undefined || cached.metadata.resourceVersion === mine) {
+    const rv = cached?.metadata.resourceVersion;
+    if (!cached || !mine || rv === mine.object.metadata.resourceVersion) {
       written.delete(key);
       return cached;
     }
+    if (rv !== undefined && mine.before.has(rv)) return mine.object;
     const live = await o.client.tryGet<T>(o.resource, req.name, req.namespace);
-    if (!live || live.metadata.resourceVersion === cached.metadata.resourceVersion) written.delete(key);
+    if (!live || live.metadata.resourceVersion === rv) written.delete(key);
     return live;
   };
   const patch = async (
@@ -169,9 +173,17 @@ export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcil
     req: ObjectKey,
     opts: { ownedConditions: string[] },
   ) => {
-    const latest = await helper.patch(object, opts);
-    if (latest?.metadata.resourceVersion)
-      written.set(`${req.namespace ?? ''}/${req.name}`, latest.metadata.resourceVersion);
+    const key = `${req.namespace ?? ''}/${req.name}`;
+    const base = object.metadata.resourceVersion;
+    const steps: string[] = [];
+    const latest = await helper.patch(object, { ...opts, onWrite: (rv) => steps.push(rv) });
+    if (!latest?.metadata.resourceVersion) return;
+    // Versions the cache may still show that are older than `latest`: the one this reconcile
+    // started from, its own intermediate writes (metadata before status), and older ones of ours.
+    const before = new Set([...(written.get(key)?.before ?? []), ...steps]);
+    if (base) before.add(base);
+    before.delete(latest.metadata.resourceVersion);
+    written.set(key, { object: latest, before });
   };
   return async (req, ctx) => {
     const cached = await current(req);

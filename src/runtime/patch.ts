@@ -91,6 +91,8 @@ export interface PatchOptions {
   ownedConditions?: string[];
   /** Conflict retries for the status write. */
   retries?: number;
+  /** Told the resourceVersion each write produced, in order. */
+  onWrite?: (resourceVersion: string) => void;
 }
 
 export class PatchHelper<T extends KubeObject> {
@@ -119,6 +121,7 @@ export class PatchHelper<T extends KubeObject> {
       };
       this.writes++;
       latest = await this.client.patch<T>(this.resource, name, namespace, { ...spec, metadata: md });
+      if (latest?.metadata.resourceVersion) opts.onWrite?.(latest.metadata.resourceVersion);
     }
 
     const owned = opts.ownedConditions ? new Set(opts.ownedConditions) : undefined;
@@ -142,6 +145,7 @@ export class PatchHelper<T extends KubeObject> {
       try {
         this.writes++;
         latest = await this.client.patch<T>(this.resource, name, namespace, body, { subresource: sub });
+        if (latest?.metadata.resourceVersion) opts.onWrite?.(latest.metadata.resourceVersion);
         return latest;
       } catch (e) {
         if (!isConflict(e) || !conditionsChanged || attempt >= (opts.retries ?? 5)) throw e;
