@@ -1,7 +1,9 @@
 // Stands in for capk's KubevirtMachine controller where it touches the VM: capk creates a
 // VirtualMachine named after each KubevirtMachine from its virtualMachineTemplate, with capk's labels,
-// retrying when admission refuses; and deletes it when the machine goes. capk itself (its bootstrap
-// checks, load balancer, providerID) is not modelled. Built on the project's own runtime.
+// retrying when admission refuses; and deletes it when the machine goes. It runs as capk v0.11 does:
+// 10 workers (`--concurrency`), every KubevirtMachine event (status included) reconciles at once,
+// and a failed reconcile retries with controller-runtime's per-key backoff (5 ms, doubling). capk
+// itself (its bootstrap checks, load balancer, providerID) is not modelled. Built on the project's own runtime.
 import { KubevirtMachines, type KubevirtMachine } from '../../src/capk/resources.js';
 import { VirtualMachines, type VirtualMachine } from '../../src/kubevirt/resources.js';
 import { CapkMachineLabels } from '../../src/webhook/index.js';
@@ -26,7 +28,11 @@ export async function startCapkStandIn(kc: k8s.KubeConfig, namespace: string): P
       watches: [
         { source: VirtualMachines, map: (o) => [{ namespace: o.metadata.namespace, name: o.metadata.name }] },
       ],
-      backoff: { baseMs: 100, maxMs: 1_000 },
+      concurrency: 10,
+      // controller-runtime caps at 1000 s; 10 s here, so that a test never waits minutes on a
+      // wake-up it missed. The wake-up that matters is the machine's status write when its
+      // address is bound (IPAMReady), an event like any other.
+      backoff: { baseMs: 5, maxMs: 10_000 },
       reconcile: async (req) => {
         const m = machines.get(req);
         const vm = vms.get(req);
