@@ -1,27 +1,37 @@
 // bench/scale: many tenant clusters at once on real parts (own kube-apiserver + etcd, real OVN
-// central with 10 node switches, the KubeVirt simulator, capk's VM creation stood in, capk-podnet's
-// manager in this process with the OVN driver).
+// central with 10 node switches, the KubeVirt simulator, capk's VM creation stood in), with
+// capk-podnet's manager as its own process (the product's CLI, compiled; OVN driver; webhook on TLS).
 //   node --import tsx bench/scale/main.ts [--clusters 100] [--machines 10] [--migrations 100] [--nodes 10]
-// Prints: time to all NetworkReady; per machine, VM scheduled → NetworkReady (p50/p99); the
-// controller's cutover (target ready → routes committed) over concurrent migrations; peak RSS of this
-// process (manager + simulator + bench together); manager API writes and NB transactions per machine.
+//     [--flag concurrency=16 ...] [--cpu-prof DIR] [--out bench/scale/results.json]
+// Prints: time to all NetworkReady; per machine, VM scheduled → NetworkReady (p50/p99) and where a
+// machine's bring-up time goes (claim bound, VM admitted, scheduled, ready); the controller's cutover
+// (target ready → routes committed) over concurrent migrations; the manager process's peak RSS
+// (VmHWM); manager API writes and NB transactions per machine (from its /metrics).
 // Targets (issue 7): all ready ≤ 60 s, p99 ready ≤ 10 s after scheduling, cutover p99 ≤ 50 ms,
 // manager RSS ≤ 200 MB.
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { KubevirtMachines, type KubevirtMachine } from '../../src/capk/resources.js';
+import { KubevirtClusters, KubevirtMachines, type KubevirtMachine } from '../../src/capk/resources.js';
+import { IPAddressClaims, type IPAddressClaim } from '../../src/ipam/index.js';
 import {
   VirtualMachineInstanceMigrations,
   VirtualMachineInstances,
+  VirtualMachines,
   type VirtualMachineInstance,
 } from '../../src/kubevirt/resources.js';
 import { getCondition, Informer, RestClient, type KubeObject } from '../../src/runtime/index.js';
+import { KubevirtSimulator } from '../../test/kubevirt-sim/index.js';
+import { buildTopology } from '../../test/network-ovn/topology.js';
+import { startCapkStandIn } from '../../test/env/capk-standin.js';
 import { installCrdFiles, projectCrdFiles } from '../../test/env/crds.js';
 import { KubeControlPlane } from '../../test/env/kube-control-plane.js';
+import { createTestNamespace } from '../../test/env/kube.js';
+import { OvnCentral } from '../../test/env/ovn-central.js';
 import { waitFor } from '../../test/env/processes.js';
-import { TenantWorld } from '../../test/env/tenant-world.js';
+import { buildManager, startManagerProcess, sumMetric } from './manager-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,12 +39,19 @@ const { values } = parseArgs({
     machines: { type: 'string', default: '10' },
     migrations: { type: 'string', default: '100' },
     nodes: { type: 'string', default: '10' },
+    /** Manager flags, `name=value`, e.g. concurrency=16. */
+    flag: { type: 'string', multiple: true, default: [] },
+    'cpu-prof': { type: 'string' },
+    out: { type: 'string', default: join(import.meta.dirname, 'results.json') },
   },
 });
 const CLUSTERS = Number(values.clusters);
 const MACHINES = Number(values.machines);
 const MIGRATIONS = Number(values.migrations);
 const NODES = Number(values.nodes);
+const FLAGS = Object.fromEntries(
+  values.flag.map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)] as const),
+);
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -46,77 +63,111 @@ async function inBatches<T>(items: T[], width: number, fn: (t: T) => Promise<unk
   for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
 }
 
+const stats = (xs: number[]) => ({ p50: pct(xs, 50), p99: pct(xs, 99), max: Math.max(...xs) });
+const round = (x: number, d = 3) => Number(x.toFixed(d));
+const load = () => loadavg().map((x) => round(x, 2));
+
 async function main(): Promise<void> {
+  const loadAtStart = load();
+  log(`load average ${loadAtStart.join(' ')}; compiling the manager`);
+  const cli = buildManager();
   const cp = await KubeControlPlane.start();
-  let world: TenantWorld | undefined;
+  const undo: Array<() => Promise<unknown>> = [() => cp.stop()];
   try {
     await installCrdFiles(cp.kubeconfigPath, projectCrdFiles());
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
+    const ns = await createTestNamespace(kc, 'scale');
+    const nodeNames = Array.from({ length: NODES }, (_, i) => `${ns}-n${i + 1}`);
+    const ovn = await OvnCentral.start();
+    undo.push(() => ovn.stop());
+    await buildTopology(ovn, nodeNames);
+    const sim = new KubevirtSimulator();
+    undo.push(() => sim.stop());
     // A loaded machine schedules target pods slowly: do not fail migrations for it.
-    world = await TenantWorld.start({
+    await sim.start(kc, { namespace: ns, nodes: nodeNames, timing: { targetPendingTimeoutMs: 120_000 } });
+    const capk = await startCapkStandIn(kc, ns);
+    undo.push(() => capk.stop());
+    const mgr = await startManagerProcess(cli, {
       kc,
-      prefix: 'scale',
-      nodes: NODES,
-      timing: { targetPendingTimeoutMs: 120_000 },
+      kubeconfigPath: cp.kubeconfigPath,
+      namespace: ns,
+      nbRemote: ovn.nbRemote,
+      flags: FLAGS,
+      ...(values['cpu-prof'] ? { cpuProfileDir: values['cpu-prof'] } : {}),
     });
-    const w = world;
-
-    // Count the manager's writes: every non-GET request its client sends.
-    const writes = { n: 0 };
-    const mgrClient = w.manager!.client as RestClient & { request: RestClient['request'] };
-    const original = mgrClient.request.bind(mgrClient);
-    mgrClient.request = ((method: string, path: string, opts?: object) => {
-      if (method !== 'GET') writes.n++;
-      return original(method, path, opts);
-    }) as RestClient['request'];
+    undo.push(() => mgr.stop());
+    log(`manager pid ${mgr.pid} (log ${mgr.logFile}), flags ${JSON.stringify(FLAGS)}`);
+    const client = new RestClient(kc);
 
     // Observe from outside, through watches, like any client.
     const observer = new RestClient(kc);
-    const vmis = new Informer<VirtualMachineInstance>(observer, {
-      resource: VirtualMachineInstances,
-      namespaces: [w.ns],
-    });
-    const machines = new Informer<KubevirtMachine>(observer, {
-      resource: KubevirtMachines,
-      namespaces: [w.ns],
-    });
+    const watch = <T extends KubeObject>(resource: typeof VirtualMachines) =>
+      new Informer<T>(observer, { resource, namespaces: [ns] });
+    const vmis = watch<VirtualMachineInstance>(VirtualMachineInstances);
+    const machines = watch<KubevirtMachine>(KubevirtMachines);
+    const claims = watch<IPAddressClaim>(IPAddressClaims);
+    const vms = watch(VirtualMachines);
+    const boundAt = new Map<string, number>();
+    const vmAt = new Map<string, number>();
     const scheduledAt = new Map<string, number>();
     const readyAt = new Map<string, number>();
+    const once = (m: Map<string, number>, k: string) => m.has(k) || m.set(k, Date.now());
+    claims.addHandler((e) => {
+      if ((e.object as IPAddressClaim).status?.addressRef?.name) once(boundAt, e.object.metadata.name);
+    });
+    vms.addHandler((e) => once(vmAt, e.object.metadata.name));
     vmis.addHandler((e) => {
-      const vmi = e.object as VirtualMachineInstance;
-      if (vmi.status?.nodeName && !scheduledAt.has(vmi.metadata.name))
-        scheduledAt.set(vmi.metadata.name, Date.now());
+      if ((e.object as VirtualMachineInstance).status?.nodeName) once(scheduledAt, e.object.metadata.name);
     });
     machines.addHandler((e) => {
       const m = e.object as KubevirtMachine;
-      if (
-        getCondition(m, 'NetworkReady')?.status === 'True' &&
-        m.status?.network?.phase === 'Ready' &&
-        !readyAt.has(m.metadata.name)
-      )
-        readyAt.set(m.metadata.name, Date.now());
+      if (getCondition(m, 'NetworkReady')?.status === 'True' && m.status?.network?.phase === 'Ready')
+        once(readyAt, m.metadata.name);
     });
-    vmis.start();
-    machines.start();
-    await Promise.all([vmis.waitForSync(), machines.waitForSync()]);
+    const informers = [vmis, machines, claims, vms];
+    for (const i of informers) i.start();
+    await Promise.all(informers.map((i) => i.waitForSync()));
+
+    let rssSamples = 0;
+    const sampler = setInterval(() => {
+      try {
+        rssSamples = Math.max(rssSamples, mgr.memory().rssMb);
+      } catch {
+        // the manager has gone; the run fails elsewhere
+      }
+    }, 1_000);
+    const managerRssBefore = mgr.memory().rssMb;
+    const writesOf = (m: Map<string, number>) =>
+      sumMetric(m, 'rest_client_requests_total', (l) => !/method="(GET|WATCH)"/.test(l));
+    const nbTxOf = (m: Map<string, number>) =>
+      sumMetric(m, 'capk_podnet_network_driver_operations', (l) => l.includes('counter="transactions"'));
+    const m0 = await mgr.metrics();
 
     const total = CLUSTERS * MACHINES;
-    const rssBefore = process.memoryUsage().rss;
     log(`creating ${CLUSTERS} clusters × ${MACHINES} machines on ${NODES} infra nodes`);
     const t0 = Date.now();
     const clusterNames = Array.from({ length: CLUSTERS }, (_, i) => `t${i}`);
     await inBatches(clusterNames, 20, (c) =>
-      w.createCluster(c, {
-        ipam: {
-          cidrs: [`10.${200 + Math.floor(Number(c.slice(1)) / 256)}.${Number(c.slice(1)) % 256}.0/24`],
+      client.create(KubevirtClusters, {
+        metadata: { name: c, namespace: ns },
+        spec: {
+          network: {
+            ipam: {
+              cidrs: [`10.${200 + Math.floor(Number(c.slice(1)) / 256)}.${Number(c.slice(1)) % 256}.0/24`],
+            },
+          },
         },
-      }),
+      } as KubeObject),
     );
     const machineNames = clusterNames.flatMap((c) =>
       Array.from({ length: MACHINES }, (_, j) => ({ c, m: `${c}-m${j}` })),
     );
-    await inBatches(machineNames, 20, ({ c, m }) => w.createMachine(c, m));
+    const createdAt = new Map<string, number>();
+    await inBatches(machineNames, 20, async ({ c, m }) => {
+      await client.create(KubevirtMachines, machineObject(ns, c, m));
+      createdAt.set(m, Date.now());
+    });
     const created = Date.now();
     await waitFor(
       'all NetworkReady',
@@ -125,11 +176,10 @@ async function main(): Promise<void> {
       250,
     );
     const allReadyMs = Date.now() - t0;
-    const perMachine = machineNames.map(
-      ({ m }) => (readyAt.get(m)! - (scheduledAt.get(m) ?? created)) / 1000,
-    );
-    const writesPerMachine = writes.n / total;
-    const nbPerMachine = w.driver!.stats.transactions / total;
+    const m1 = await mgr.metrics();
+    const since = (to: Map<string, number>, from: Map<string, number>) =>
+      machineNames.map(({ m }) => ((to.get(m) ?? NaN) - (from.get(m) ?? NaN)) / 1000);
+    const perMachine = since(readyAt, scheduledAt);
     log(
       `all ${total} NetworkReady in ${(allReadyMs / 1000).toFixed(1)} s (creates took ${((created - t0) / 1000).toFixed(1)} s)`,
     );
@@ -138,11 +188,11 @@ async function main(): Promise<void> {
     const moving = machineNames.slice(0, MIGRATIONS).map(({ m }) => m);
     const fromNode = new Map<string, string>();
     for (const m of moving)
-      fromNode.set(m, (vmis.get({ namespace: w.ns, name: m }) as VirtualMachineInstance).status!.nodeName!);
+      fromNode.set(m, (vmis.get({ namespace: ns, name: m }) as VirtualMachineInstance).status!.nodeName!);
     const tm = Date.now();
     await inBatches(moving, 50, (m) =>
-      w.client.create(VirtualMachineInstanceMigrations, {
-        metadata: { name: `${m}-bench`, namespace: w.ns },
+      client.create(VirtualMachineInstanceMigrations, {
+        metadata: { name: `${m}-bench`, namespace: ns },
         spec: { vmiName: m },
       } as KubeObject),
     );
@@ -152,10 +202,10 @@ async function main(): Promise<void> {
       async () => {
         const out = new Map<string, string>();
         for (const m of moving) {
-          const vmim = await w.client.get<KubeObject & { status?: { phase?: string } }>(
+          const vmim = await client.get<KubeObject & { status?: { phase?: string } }>(
             VirtualMachineInstanceMigrations,
             `${m}-bench`,
-            w.ns,
+            ns,
           );
           const phase = vmim.status?.phase;
           if (phase !== 'Succeeded' && phase !== 'Failed') return undefined;
@@ -172,7 +222,7 @@ async function main(): Promise<void> {
       async () => {
         const out: number[] = [];
         for (const m of succeeded) {
-          const obj = machines.get({ namespace: w.ns, name: m }) as KubevirtMachine | undefined;
+          const obj = machines.get({ namespace: ns, name: m }) as KubevirtMachine | undefined;
           const lm = obj?.status?.network?.lastMigration;
           if (
             !lm?.completedAt ||
@@ -188,18 +238,40 @@ async function main(): Promise<void> {
       250,
     );
     const migrationsMs = Date.now() - tm;
-    const rssPeakMb = process.resourceUsage().maxRSS / 1024;
+    const m2 = await mgr.metrics();
+    const apiLoad = await apiServerRequests(observer);
+    clearInterval(sampler);
+    const mem = mgr.memory();
+    const loadAtEnd = load();
 
+    const byMethod = (a: Map<string, number>, b: Map<string, number>) =>
+      Object.fromEntries(
+        ['POST', 'PATCH', 'PUT', 'DELETE'].map((verb) => [
+          verb,
+          round(
+            (sumMetric(b, 'rest_client_requests_total', (l) => l.includes(`method="${verb}"`)) -
+              sumMetric(a, 'rest_client_requests_total', (l) => l.includes(`method="${verb}"`))) /
+              total,
+            2,
+          ),
+        ]),
+      );
     const result = {
       clusters: CLUSTERS,
       machines: total,
       nodes: NODES,
+      managerFlags: FLAGS,
+      loadAverage: { start: loadAtStart, end: loadAtEnd },
       allNetworkReadySeconds: allReadyMs / 1000,
-      scheduledToReadySeconds: {
-        p50: pct(perMachine, 50),
-        p99: pct(perMachine, 99),
-        max: Math.max(...perMachine),
+      createsSeconds: (created - t0) / 1000,
+      scheduledToReadySeconds: stats(perMachine),
+      bringUpStagesSeconds: {
+        createdToClaimBound: stats(since(boundAt, createdAt)),
+        claimBoundToVmAdmitted: stats(since(vmAt, boundAt)),
+        vmAdmittedToScheduled: stats(since(scheduledAt, vmAt)),
+        scheduledToReady: stats(perMachine),
       },
+      vmCreationRefusals: capk.refusals,
       migrations: MIGRATIONS,
       migrationsFailed: MIGRATIONS - succeeded.length,
       migrationsWallSeconds: migrationsMs / 1000,
@@ -209,10 +281,18 @@ async function main(): Promise<void> {
         p99: pct(cutovers, 99),
         max: Math.max(...cutovers),
       },
-      processRssPeakMb: Math.round(rssPeakMb),
-      processRssBeforeMb: Math.round(rssBefore / 1048576),
-      managerApiWritesPerMachine: Number(writesPerMachine.toFixed(1)),
-      nbTransactionsPerMachine: Number(nbPerMachine.toFixed(2)),
+      managerRssPeakMb: Math.round(mem.peakMb),
+      managerRssBeforeMb: Math.round(managerRssBefore),
+      managerRssEndMb: Math.round(mem.rssMb),
+      benchProcessRssPeakMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      managerApiWritesPerMachine: round((writesOf(m1) - writesOf(m0)) / total, 1),
+      managerApiWritesPerMachineByMethod: byMethod(m0, m1),
+      nbTransactionsPerMachine: round((nbTxOf(m1) - nbTxOf(m0)) / total, 2),
+      managerApiWritesPerMigration: round((writesOf(m2) - writesOf(m1)) / MIGRATIONS, 1),
+      nbTransactionsPerMigration: round((nbTxOf(m2) - nbTxOf(m1)) / MIGRATIONS, 2),
+      apiServerRequestsPerMachine: Object.fromEntries(
+        Object.entries(apiLoad).map(([k, v]) => [k, round(v / total, 1)]),
+      ),
     };
     console.log('\nbench/scale');
     console.table({
@@ -221,18 +301,60 @@ async function main(): Promise<void> {
       'scheduled → ready p99 (s)': { value: result.scheduledToReadySeconds.p99, target: '≤ 10' },
       'cutover p50 (ms)': { value: result.cutoverMs.p50, target: '' },
       'cutover p99 (ms)': { value: result.cutoverMs.p99, target: '≤ 50' },
-      'peak RSS, whole process (MB)': { value: result.processRssPeakMb, target: '≤ 200 (manager alone)' },
+      'manager peak RSS, VmHWM (MB)': { value: result.managerRssPeakMb, target: '≤ 200' },
       'manager API writes / machine': { value: result.managerApiWritesPerMachine, target: '' },
       'NB transactions / machine (bring-up)': { value: result.nbTransactionsPerMachine, target: '' },
+      'NB transactions / migration': { value: result.nbTransactionsPerMigration, target: '' },
     });
-    writeFileSync(join(import.meta.dirname, 'results.json'), JSON.stringify(result, null, 2) + '\n');
-    vmis.stop();
-    machines.stop();
+    console.log(JSON.stringify(result.bringUpStagesSeconds));
+    console.log(JSON.stringify(result.apiServerRequestsPerMachine));
+    writeFileSync(values.out, JSON.stringify(result, null, 2) + '\n');
+    for (const i of informers) i.stop();
     observer.close();
+    client.close();
   } finally {
-    await world?.stop();
-    await cp.stop();
+    for (const u of undo.reverse()) await u().catch((e: unknown) => console.error(e));
   }
+}
+
+/**
+ * What the API server served over the whole run, per resource, reads and writes apart: who loads
+ * it (the simulator writes VMs, VMIs and pods; the manager claims, addresses, machines and Events).
+ */
+async function apiServerRequests(client: RestClient): Promise<Record<string, number>> {
+  const res = await client.stream('/metrics');
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  const out: Record<string, number> = {};
+  for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(line)?.[1] ?? '';
+    const verb = label('verb');
+    if (verb === 'WATCH' || verb === 'CONNECT') continue;
+    const kind = ['GET', 'LIST'].includes(verb) ? 'read' : 'write';
+    const key = `${label('resource') || 'other'}${label('subresource') ? '/' + label('subresource') : ''} ${kind}`;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return Object.fromEntries(Object.entries(out).sort(([, a], [, b]) => b - a));
+}
+
+function machineObject(ns: string, cluster: string, name: string): KubeObject {
+  return {
+    metadata: { name, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
+    spec: {
+      virtualMachineTemplate: {
+        spec: {
+          runStrategy: 'Always',
+          template: {
+            spec: {
+              evictionStrategy: 'LiveMigrate',
+              domain: { devices: {}, resources: { requests: { memory: '1Gi' } } },
+            },
+          },
+        },
+      },
+    },
+  } as KubeObject;
 }
 
 main().then(
