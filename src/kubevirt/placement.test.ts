@@ -76,6 +76,42 @@ describe('placementOf', () => {
       { kind: 'node', node: 'n1' },
     ],
     [
+      // The source of the second migration was the first one's target: it still carries that job's
+      // label and ready annotation while virt-launcher exits. It is no new migration's target.
+      "a second migration just completed, its source pod (the first one's target) not yet exited",
+      vmi('n1', {
+        migrationUid: 'j2',
+        sourceNode: 'n2',
+        sourcePod: 'b',
+        targetNode: 'n1',
+        targetPod: 'c',
+        completed: true,
+      }),
+      [
+        pod('a', 'n1', { phase: 'Succeeded' }),
+        pod('b', 'n2', { job: 'j1', ready: '2026-11-26 10:00:00.1 +0000 UTC' }),
+        pod('c', 'n1', { job: 'j2', ready: '2026-11-26 10:01:00.1 +0000 UTC' }),
+      ],
+      { kind: 'node', node: 'n1' },
+    ],
+    [
+      "a second migration in flight: its source pod (the first one's target) is not its target",
+      vmi('n2', {
+        migrationUid: 'j1',
+        sourceNode: 'n1',
+        sourcePod: 'a',
+        targetNode: 'n2',
+        targetPod: 'b',
+        completed: true,
+      }),
+      [
+        pod('a', 'n1', { phase: 'Succeeded' }),
+        pod('b', 'n2', { job: 'j1', ready: '2026-11-26 10:00:00.1 +0000 UTC' }),
+        pod('c', 'n1', { job: 'j2' }),
+      ],
+      { kind: 'migrating', source: 'n2', target: 'n1', phase: 'target-created', migrationId: 'j2' },
+    ],
+    [
       'the next migration starting while the last one is still recorded',
       vmi('n2', { migrationUid: 'j1', sourceNode: 'n1', targetNode: 'n2', completed: true }),
       [pod('b', 'n2', { job: 'j1' }), pod('c', 'n3', { job: 'j2' })],

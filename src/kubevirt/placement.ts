@@ -40,11 +40,20 @@ export function placementOf(vmi: VirtualMachineInstance | undefined, pods: Pod[]
   // migration's record stays on the VMI until the next one replaces it.
   const recorded = vmi.status?.migrationState;
   const finished = recorded?.migrationUid !== undefined && recorded.completed === true;
+  // After a migration, its source pod (often an earlier migration's target, with that job's label
+  // and ready annotation) runs on until virt-launcher exits: it is no new migration's target. Nor is
+  // any pod already marked ready while the VMI records no migration in flight: KubeVirt names a
+  // target in migrationState before it can become ready.
+  const stale = (p: Pod) =>
+    finished &&
+    (p.metadata.name === recorded.sourcePod ||
+      p.metadata.annotations?.[KubevirtAnnotations.migrationTargetReadyTimestamp] !== undefined);
   const targetPod = pods.find((p) => {
     const job = p.metadata.labels?.[KubevirtLabels.migrationJobUid];
     return (
       job !== undefined &&
       !(finished && job === recorded.migrationUid) &&
+      !stale(p) &&
       !terminal(p) &&
       !p.metadata.deletionTimestamp &&
       (!finished && recorded?.targetPod ? p.metadata.name === recorded.targetPod : true) &&
