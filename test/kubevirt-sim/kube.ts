@@ -26,11 +26,14 @@ async function readModifyWrite<T>(
   read: () => Promise<T>,
   write: (obj: T) => Promise<T>,
   mutate: (obj: T) => boolean | void,
+  cached?: () => T | undefined,
 ): Promise<T | undefined> {
   for (let attempt = 0; ; attempt++) {
     let obj: T;
     try {
-      obj = await read();
+      // The informer's copy saves a round trip; a conflict means it was stale, then read live.
+      const fromCache = attempt === 0 ? cached?.() : undefined;
+      obj = fromCache !== undefined ? structuredClone(fromCache) : await read();
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -88,7 +91,7 @@ export class KubeClient {
     namespace: string,
     name: string,
     mutate: (obj: T) => boolean | void,
-    opts: { status?: boolean } = {},
+    opts: { status?: boolean; cached?: () => T | undefined } = {},
   ): Promise<T | undefined> {
     const ref = { ...this.cr(plural, namespace), name };
     return readModifyWrite<T>(
@@ -98,6 +101,7 @@ export class KubeClient {
           ? await this.custom.replaceNamespacedCustomObjectStatus({ ...ref, body })
           : await this.custom.replaceNamespacedCustomObject({ ...ref, body })) as T,
       mutate,
+      opts.cached,
     );
   }
 

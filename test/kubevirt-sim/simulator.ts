@@ -1143,6 +1143,8 @@ export class KubevirtSimulator {
         v.status = { ...v.status, migrationState: fresh ? { ...state } : { ...prev, ...state } };
         extra(v);
       },
+      // virt-handler writes from its informer: one round trip while the cache is current.
+      { cached: () => this.vmis.store.get(`${vmi.metadata.namespace}/${vmi.metadata.name}`) },
     );
     if (!v) throw new MigrationFailed('VMI is gone');
     return v;
