@@ -19,19 +19,20 @@ export interface Probe {
   stderr: string[];
 }
 
-/** Starts the probe (`server …` or `client …`) in a network namespace. */
-export function startProbe(netns: string, args: string[], readyTimeoutMs = 10_000): Probe {
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, PROBE_APP, ...args], {
+/** Node running `nodeArgs` in a namespace, ready when it prints `ready <json>` (the probe, or a stand-in peer). */
+export function startNodeIn(netns: string, name: string, nodeArgs: string[], readyTimeoutMs = 10_000): Probe {
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...nodeArgs], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  if (child.pid === undefined) throw new Error(`probe ${args[0]}: failed to start`);
+  if (child.pid === undefined) throw new Error(`${name}: failed to start`);
   const stdout: string[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': a long run's report is megabytes, still in the pipe when the process exits.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const ready = new Promise<unknown>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`probe ${args[0]} not ready in ${readyTimeoutMs} ms`)),
+      () => reject(new Error(`${name} not ready in ${readyTimeoutMs} ms`)),
       readyTimeoutMs,
     );
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -39,12 +40,12 @@ export function startProbe(netns: string, args: string[], readyTimeoutMs = 10_00
       if (line.startsWith('ready ') || line.startsWith('failed ')) {
         clearTimeout(timer);
         if (line.startsWith('ready ')) resolve(JSON.parse(line.slice(6)));
-        else reject(new Error(`probe ${args[0]}: ${line}`));
+        else reject(new Error(`${name}: ${line}`));
       }
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`probe ${args[0]} exited (${code}) before ready: ${stderr.join('\n')}`));
+      reject(new Error(`${name} exited (${code}) before ready: ${stderr.join('\n')}`));
     });
   });
   // Unobserved until awaited; a probe stopped before it was ready must not crash the process.
@@ -53,12 +54,15 @@ export function startProbe(netns: string, args: string[], readyTimeoutMs = 10_00
   return { child, pid: child.pid, ready, exited, stdout, stderr };
 }
 
+/** Starts the probe (`server …` or `client …`) in a network namespace. */
+export function startProbe(netns: string, args: string[], readyTimeoutMs = 10_000): Probe {
+  return startNodeIn(netns, `probe ${args[0]}`, [PROBE_APP, ...args], readyTimeoutMs);
+}
+
 /** The `stop` line, then the one JSON report the probe prints before it exits 0. */
 export async function stopProbe(p: Probe): Promise<ProbeReport> {
   p.child.stdin.end('stop\n');
   const code = await p.exited;
-  // The readline 'line' events for the last output may trail the exit event by a tick.
-  await new Promise((r) => setImmediate(r));
   const line = p.stdout.filter((l) => l.startsWith('{')).pop();
   if (code !== 0 || !line) throw new Error(`probe exited ${code} without a report: ${p.stderr.join('\n')}`);
   return JSON.parse(line) as ProbeReport;

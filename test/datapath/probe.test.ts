@@ -1,11 +1,8 @@
 // The migration probe (apps/probe.mjs) on real sockets: a server and a client in two network
 // namespaces of their own joined by a veth pair, a ~100 ms link outage in the middle, and the
 // bench/migration analysis run over their reports. Packets never leave these namespaces.
-import { spawn, execFile, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import {
@@ -14,9 +11,9 @@ import {
   type MigrationAnalysis,
   type ProbeReport,
 } from '../../bench/migration/analysis.js';
+import { startNodeIn as startNode, startProbe, stopProbe, type Probe } from './probe-runner.js';
 
 const exec = promisify(execFile);
-const probeApp = join(dirname(fileURLToPath(import.meta.url)), 'apps', 'probe.mjs');
 const nowMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,60 +24,6 @@ const describeAsRoot = isRoot ? describe : describe.skip;
 const INTERVAL_MS = 5;
 const SERVER_IP = '10.251.0.1';
 const CLIENT_IP = '10.251.0.2';
-
-interface Probe {
-  child: ChildProcessWithoutNullStreams;
-  pid: number;
-  ready: Promise<unknown>;
-  exited: Promise<number | null>;
-  stdout: string[];
-  stderr: string[];
-}
-
-/** Node in a namespace, ready when it prints `ready <json>` (the probe, or a stand-in peer). */
-function startNode(ns: string, name: string, nodeArgs: string[]): Probe {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  if (child.pid === undefined) throw new Error(`${name}: failed to start`);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
-  // 'close', not 'exit': a long run's report is megabytes, still in the pipe when the process exits.
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const ready = new Promise<unknown>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} not ready in 10 s`)), 10_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      stdout.push(line);
-      if (line.startsWith('ready ') || line.startsWith('failed ')) {
-        clearTimeout(timer);
-        if (line.startsWith('ready ')) resolve(JSON.parse(line.slice(6)));
-        else reject(new Error(`${name}: ${line}`));
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${code}) before ready: ${stderr.join('\n')}`));
-    });
-  });
-  // Unobserved until awaited; a probe stopped before it was ready must not crash the run.
-  ready.catch(() => undefined);
-  // `ip netns exec` execs the command, so this pid is the probe itself (what afterAll kills).
-  return { child, pid: child.pid, ready, exited, stdout, stderr };
-}
-
-function startProbe(ns: string, args: string[]): Probe {
-  return startNode(ns, `probe ${args[0]}`, [probeApp, ...args]);
-}
-
-/** The `stop` line, then the one JSON report the probe prints before it exits 0. */
-async function stopProbe(p: Probe): Promise<ProbeReport> {
-  p.child.stdin.end('stop\n');
-  const code = await p.exited;
-  const line = p.stdout.filter((l) => l.startsWith('{')).pop();
-  if (code !== 0 || !line) throw new Error(`probe exited ${code} without a report: ${p.stderr.join('\n')}`);
-  return JSON.parse(line) as ProbeReport;
-}
 
 // Stand-in peers that break the pattern at a known offset, so the checks are seen to catch it.
 // CommonJS for `node -e`; they exit when their stdin closes.
