@@ -133,14 +133,20 @@ export function topologyView(cache: DatabaseCache<Nb>, names: OvnTopologyNames):
   };
 }
 
+/**
+ * Insert names unique in this process, not only in one diff: the driver may send several machines'
+ * operations in one transaction, where a uuid-name must not be declared twice.
+ */
+let uuidNames = 0;
+
 class TxnBuilder {
   readonly ops: Operation[] = [];
   readonly conflicts: string[] = [];
-  private names = 0;
   constructor(readonly s: NbState) {}
 
   uuidName(prefix: string): string {
-    return `${prefix}${this.names++}`;
+    uuidNames = (uuidNames + 1) % Number.MAX_SAFE_INTEGER;
+    return `${prefix}${uuidNames}`;
   }
 
   /** Fails the transaction unless the row still holds the cached values of these columns. */

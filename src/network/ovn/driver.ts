@@ -12,6 +12,7 @@ import {
   insertedUuids,
   nb,
   type Operation,
+  type OperationResult,
   type RowChange,
   type TableName,
 } from '../../ovsdb/index.js';
@@ -46,6 +47,54 @@ import {
 } from './ids.js';
 
 type Nb = nb.Tables;
+
+interface QueuedWrite {
+  ops: Operation[];
+  key: string;
+  resolve(results: OperationResult[]): void;
+  reject(e: unknown): void;
+  /** Sent in a transaction of its own (after a batch failed for a reason no single write owned). */
+  alone?: boolean;
+}
+
+/**
+ * Splits off the writes that would create a row another write of the batch creates first: two
+ * machines of a new tenant cluster each adding its pool egress route, each guarded by "no such row
+ * yet". In one transaction the second guard would fail and abort all; held back, such a write is
+ * told of the conflict once the batch is in, and re-diffs from a cache that has the row.
+ */
+function withoutSharedCreates(all: QueuedWrite[]): {
+  batch: QueuedWrite[];
+  held: { write: QueuedWrite; conflict: OvsdbOperationError }[];
+} {
+  const claimed = new Set<string>();
+  const batch: QueuedWrite[] = [];
+  const held: { write: QueuedWrite; conflict: OvsdbOperationError }[] = [];
+  for (const w of all) {
+    const guards = w.ops.flatMap((op, i) =>
+      op.op === 'wait' && op.until === '==' && op.rows.length === 0
+        ? [{ i, op, key: JSON.stringify([op.table, op.where]) }]
+        : [],
+    );
+    const dup = guards.find((g) => claimed.has(g.key));
+    if (dup) {
+      held.push({
+        write: w,
+        conflict: new OvsdbOperationError(dup.i, dup.op, {
+          error: 'timed out',
+          details: 'created by another write of the same transaction',
+        }),
+      });
+      continue;
+    }
+    for (const g of guards) claimed.add(g.key);
+    batch.push(w);
+  }
+  return { batch, held };
+}
+
+/** A bound on one transaction's size (writes of a few operations each). */
+const MAX_WRITES_PER_TRANSACTION = 64;
 
 const MONITORED: TableName<Nb>[] = [
   'Logical_Switch',
@@ -96,8 +145,13 @@ function gatewayChanged(c: RowChange<Nb>): boolean {
 }
 
 export interface OvnDriverStats {
-  /** NB transactions committed. */
+  /**
+   * Writes committed: each is one machine's sync (or the gateway's, or the egress sweep's), all of
+   * its operations in one NB transaction. Several writes may share a transaction (nbTransactions).
+   */
   transactions: number;
+  /** NB transactions sent and committed (a batch of writes that queued behind one in flight). */
+  nbTransactions: number;
   /** Transactions that a guard aborted (a racing writer, or a cache behind the server) and were retried. */
   conflictRetries: number;
   /** Syncs retried after the NB connection was lost. */
@@ -118,6 +172,7 @@ export class OvnDriver implements NetworkDriver {
   readonly config: OvnDriverConfig;
   readonly stats: OvnDriverStats = {
     transactions: 0,
+    nbTransactions: 0,
     conflictRetries: 0,
     reconnectRetries: 0,
     restores: 0,
@@ -138,6 +193,9 @@ export class OvnDriver implements NetworkDriver {
   private seq = 0;
   private readonly changeSeq = new Map<string, number>();
   private readonly cleanSeq = new Map<string, number>();
+  /** Writes waiting for the NB transaction in flight; sent together in the next one. */
+  private queued: QueuedWrite[] = [];
+  private sending = false;
 
   constructor(opts: OvnDriverOptions) {
     this.config = resolveConfig(opts);
@@ -421,23 +479,103 @@ export class OvnDriver implements NetworkDriver {
 
   private async commit(ops: Operation[], key: string): Promise<void> {
     const client = this.nb;
-    const lock = this.config.writerLock;
-    const all = [
-      ...(lock ? [client.ops.assert(lock)] : []),
-      ...ops,
-      client.ops.comment(`capk-podnet: ${key}`),
-    ];
-    const results = await client.transact(all);
+    const results = await new Promise<OperationResult[]>((resolve, reject) => {
+      this.queued.push({ ops, key, resolve, reject });
+      this.pump();
+    });
     this.stats.transactions++;
     // ovsdb-server sends the monitor update before the reply; make sure, so that the next diff
     // never sees a cache without our own inserts (which would insert them twice).
-    const inserted = Object.values(insertedUuids(all, results));
+    const inserted = Object.values(insertedUuids(ops, results));
     const tables = new Map(
-      all.flatMap((op, i) => (op.op === 'insert' && results[i]?.uuid ? [[results[i].uuid, op.table]] : [])),
+      ops.flatMap((op, i) => (op.op === 'insert' && results[i]?.uuid ? [[results[i].uuid, op.table]] : [])),
     );
     await this.awaitCache(() =>
       inserted.every((u) => client.cache.get(tables.get(u) as TableName<Nb>, u) !== undefined),
     );
+  }
+
+  /**
+   * One NB transaction at a time; writes that arrive meanwhile go together in the next. Under a
+   * burst (a hundred migrations flipping at once) that is a few transactions instead of a hundred:
+   * fewer round trips to wait behind, and fewer changes for ovsdb-server to fan out and for
+   * ovn-northd to recompute. Each machine's operations stay whole in one transaction. Guards are
+   * per write: one that fires aborts the transaction, fails only the write that owns it (which
+   * re-diffs and retries as before) and sends the others again at once.
+   */
+  private pump(): void {
+    if (this.sending || this.queued.length === 0) return;
+    const n = this.queued[0]!.alone
+      ? 1
+      : Math.min(
+          MAX_WRITES_PER_TRANSACTION,
+          ...[this.queued.findIndex((w) => w.alone)].filter((i) => i >= 0),
+          this.queued.length,
+        );
+    const batch = this.queued.splice(0, n);
+    this.sending = true;
+    void this.send(batch).finally(() => {
+      this.sending = false;
+      this.pump();
+    });
+  }
+
+  private async send(all: QueuedWrite[]): Promise<void> {
+    const { batch, held } = withoutSharedCreates(all);
+    try {
+      await this.transactBatch(batch);
+    } finally {
+      // Their guard now fails (or holds again): either way a re-diff from the cache decides.
+      for (const h of held) h.write.reject(h.conflict);
+    }
+  }
+
+  private async transactBatch(batch: QueuedWrite[]): Promise<void> {
+    const client = this.nb;
+    const lock = this.config.writerLock;
+    const head = lock ? [client.ops.assert(lock)] : [];
+    const starts: number[] = [];
+    const all: Operation[] = [...head];
+    for (const w of batch) {
+      starts.push(all.length);
+      all.push(...w.ops);
+    }
+    const keys = batch.map((w) => w.key);
+    all.push(
+      client.ops.comment(
+        `capk-podnet: ${keys.length > 3 ? `${keys.slice(0, 3).join(', ')} and ${keys.length - 3} more` : keys.join(', ')}`,
+      ),
+    );
+    let results: OperationResult[];
+    try {
+      results = await client.transact(all);
+    } catch (e) {
+      const at = e instanceof OvsdbOperationError ? e.index : -1;
+      const culprit = batch.findIndex((w, i) => at >= starts[i]! && at < starts[i]! + w.ops.length);
+      if (batch.length === 1 || e instanceof ConnectionLostError || e instanceof NotConnectedError) {
+        for (const w of batch) w.reject(e);
+        return;
+      }
+      if (culprit < 0) {
+        // Not one write's guard (a lost lock, a commit-time constraint): each goes again alone, so
+        // that the error reaches only the writes it concerns.
+        this.queued.unshift(...batch.map((w) => ({ ...w, alone: true })));
+        return;
+      }
+      const failed = batch[culprit]!;
+      const err = e as OvsdbOperationError;
+      failed.reject(
+        new OvsdbOperationError(at - starts[culprit]! + head.length, err.op, {
+          error: err.error,
+          ...(err.details !== undefined ? { details: err.details } : {}),
+        }),
+      );
+      // The others were not at fault: first in line for the next transaction.
+      this.queued.unshift(...batch.filter((_, i) => i !== culprit));
+      return;
+    }
+    this.stats.nbTransactions++;
+    for (const [i, w] of batch.entries()) w.resolve(results.slice(starts[i]!, starts[i]! + w.ops.length));
   }
 
   private async awaitCache(done: () => boolean, timeoutMs = 2_000): Promise<void> {
