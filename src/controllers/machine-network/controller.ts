@@ -27,7 +27,7 @@ import {
   type Pod,
   type VirtualMachineInstance,
 } from '../../kubevirt/resources.js';
-import type { NetworkDriver } from '../../network/driver.js';
+import type { NetworkDriver, VmNetworkSpec } from '../../network/driver.js';
 import {
   applyOwned,
   ClusterNameLabel,
@@ -35,8 +35,13 @@ import {
   clusterApiReconciler,
   Controller,
   getCondition,
+  hasFinalizer,
+  isDeleting,
+  isExternallyManaged,
+  isPaused,
   markFalse,
   markTrue,
+  ownerClusterKey,
   ownerReferenceTo,
   Pods,
   type EventRecorder,
@@ -70,8 +75,11 @@ interface Deps {
   addresses: Informer<IPAddress>;
   vmis: Informer<VirtualMachineInstance>;
   pods: Informer<Pod>;
+  machines: Informer<KubevirtMachine>;
   /** When each migration's target was first seen ready (ms), by migration id. */
   readySeen: Map<string, number>;
+  /** When the routes of a migration were committed by a cutover outside the queue (ms), by id. */
+  flippedAt: Map<string, number>;
   schemaReady: () => boolean;
 }
 
@@ -89,7 +97,9 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
     addresses: mgr.informer<IPAddress>(IPAddresses),
     vmis: mgr.informer<VirtualMachineInstance>(VirtualMachineInstances),
     pods: mgr.informer<Pod>(launcherPods),
+    machines,
     readySeen: new Map(),
+    flippedAt: new Map(),
     schemaReady: opts.schemaReady ?? (() => true),
   };
   // capk names the VM, and so the VMI, after the KubevirtMachine, in the machine's namespace.
@@ -115,7 +125,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
         {
           source: VirtualMachineInstances,
           map: (o) => {
-            noteTargetReady(deps, o as VirtualMachineInstance);
+            if (noteTargetReady(deps, o as VirtualMachineInstance)) void cutOverNow(deps, o);
             return sameName(o);
           },
         },
@@ -196,22 +206,10 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
   }
 
   // Step: the driver converges the infra network on where the VM runs now.
-  const ref = { namespace: m.metadata.namespace!, name: m.metadata.name };
-  const vmi = d.vmis.get(ref);
-  const facts = withReadyTime(
-    d,
-    placementOf(vmi, launcherPodsOf(ref.name, d.pods.list({ namespace: ref.namespace }))),
-  );
-  const spec = desiredVmNetwork({
-    cluster: { namespace: kvCluster.metadata.namespace!, name: kvCluster.metadata.name },
-    machine: ref,
-    network: network.data,
-    address,
-    mac: machineNet.data.mac ?? macForIPv4(address.ipv4),
-    facts,
-    defaults: d.defaults,
-  });
+  const { spec, facts } = buildSpec(d, m, kvCluster, network.data, machineNet.data.mac, address);
   const observed = await d.driver.ensureVm(spec);
+  const flipped = facts.migration ? d.flippedAt.get(facts.migration.id) : undefined;
+  if (facts.migration?.completed) d.flippedAt.delete(facts.migration.id);
   const { status, events } = nextNetworkStatus({
     prev: m.status?.network,
     spec,
@@ -219,6 +217,7 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
     observed,
     observedGeneration: m.metadata.generation,
     committedAtMs: Date.now(),
+    ...(flipped !== undefined ? { cutoverCommittedAtMs: flipped } : {}),
   });
   m.status = { ...m.status, network: status };
   // A copy of the network spec and the assigned IP/MAC, so that a capk CRD re-applied without our
@@ -272,6 +271,73 @@ function exposeDriverStats(mgr: Manager, driver: NetworkDriver): void {
   });
 }
 
+/** The driver's desired state for a machine whose address is bound, from the caches only. */
+function buildSpec(
+  d: Deps,
+  m: KubevirtMachine,
+  kvCluster: KubevirtCluster,
+  network: ClusterNetworkSpec,
+  pinnedMac: string | undefined,
+  address: { ipv4: string; prefix: number },
+): { spec: VmNetworkSpec; facts: PlacementFacts } {
+  const ref = { namespace: m.metadata.namespace!, name: m.metadata.name };
+  const vmi = d.vmis.get(ref);
+  const facts = withReadyTime(
+    d,
+    placementOf(vmi, launcherPodsOf(ref.name, d.pods.list({ namespace: ref.namespace }))),
+  );
+  const spec = desiredVmNetwork({
+    cluster: { namespace: kvCluster.metadata.namespace!, name: kvCluster.metadata.name },
+    machine: ref,
+    network,
+    address,
+    mac: pinnedMac ?? macForIPv4(address.ipv4),
+    facts,
+    defaults: d.defaults,
+  });
+  return { spec, facts };
+}
+
+/**
+ * The cutover does not wait for a worker, nor for this machine's previous reconcile to finish its
+ * status write (under load one API round trip is tens of milliseconds or more): when the watch
+ * delivers a target that became ready, the routes flip here, from the caches, at once. It is safe
+ * beside a reconcile of the same machine: the driver runs one machine's calls in call order, and
+ * each call hands the whole desired state as of that call, so a later call never carries an older
+ * placement. Only what reconcileNormal would do, and only when it would do it (leader, schema,
+ * not paused, not deleting, address bound); the reconcile queued by the same event records the
+ * cutover, timed to this commit, and does the rest. A failure here is left to that reconcile.
+ */
+async function cutOverNow(d: Deps, o: KubeObject): Promise<void> {
+  try {
+    const ref = { namespace: o.metadata.namespace!, name: o.metadata.name };
+    const m = d.machines.get(ref);
+    if (!m || !d.mgr.isLeader() || !d.schemaReady() || !hasFinalizer(m, MACHINE_NETWORK_FINALIZER)) return;
+    if (isDeleting(m) || isExternallyManaged(m)) return;
+    const clusterName = kubevirtClusterNameOf(d, m);
+    const capiCluster = ownerClusterKey(m)
+      ? d.mgr.informer(ClusterResource).get(ownerClusterKey(m)!)
+      : undefined;
+    if (isPaused(capiCluster, m) || !clusterName) return;
+    const kvCluster = d.kubevirtClusters.get({ namespace: ref.namespace, name: clusterName });
+    const network = clusterNetworkSpec.safeParse(kvCluster?.spec?.network);
+    const machineNet = machineNetworkSpec.safeParse(m.spec?.network ?? {});
+    if (!kvCluster || !network.success || !machineNet.success) return;
+    const addrName = d.claims.get(ref)?.status?.addressRef?.name;
+    const addr = addrName ? d.addresses.get({ namespace: ref.namespace, name: addrName }) : undefined;
+    if (!addr || (machineNet.data.ipv4 && addr.spec.address !== machineNet.data.ipv4)) return;
+    const address = { ipv4: addr.spec.address, prefix: addr.spec.prefix };
+    const { spec, facts } = buildSpec(d, m, kvCluster, network.data, machineNet.data.mac, address);
+    const p = spec.placement;
+    if (p.kind !== 'migrating' || p.phase !== 'target-ready' || !facts.migration) return;
+    const observed = await d.driver.ensureVm(spec);
+    if (observed.routedTo === p.target && !d.flippedAt.has(facts.migration.id))
+      d.flippedAt.set(facts.migration.id, Date.now());
+  } catch {
+    // the queued reconcile retries and reports
+  }
+}
+
 function isMigrationEvent(o: KubeObject): boolean {
   const ms = (o as VirtualMachineInstance).status?.migrationState;
   return (
@@ -279,16 +345,21 @@ function isMigrationEvent(o: KubeObject): boolean {
   );
 }
 
-/** The moment the watch delivered a ready target, so a cutover figure includes the queue wait. */
-function noteTargetReady(d: Deps, vmi: VirtualMachineInstance): void {
+/**
+ * The moment the watch delivered a ready target, so a cutover figure includes any wait after it.
+ * True the first time for a migration.
+ */
+function noteTargetReady(d: Deps, vmi: VirtualMachineInstance): boolean {
   const ms = vmi.status?.migrationState;
   if (
-    ms?.migrationUid &&
-    ms.targetNodeDomainReadyTimestamp &&
-    !ms.completed &&
-    !d.readySeen.has(ms.migrationUid)
+    !ms?.migrationUid ||
+    !ms.targetNodeDomainReadyTimestamp ||
+    ms.completed ||
+    d.readySeen.has(ms.migrationUid)
   )
-    d.readySeen.set(ms.migrationUid, Date.now());
+    return false;
+  d.readySeen.set(ms.migrationUid, Date.now());
+  return true;
 }
 
 /**

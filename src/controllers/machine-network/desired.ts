@@ -58,6 +58,8 @@ export function nextNetworkStatus(input: {
   observedGeneration?: number;
   /** When the driver's write committed (ms since the epoch). */
   committedAtMs: number;
+  /** When the routes flipped, if an earlier call than this reconcile's committed them. */
+  cutoverCommittedAtMs?: number;
 }): { status: MachineNetworkStatus; events: MachineEvent[] } {
   const { prev, spec, facts, observed } = input;
   const events: MachineEvent[] = [];
@@ -88,16 +90,16 @@ export function nextNetworkStatus(input: {
         reason: 'MigrationStarted',
         message: `live migration ${m.source} → ${m.target}`,
       });
-    } else if (m.startedAt && lastMigration!.startedAt !== m.startedAt) {
-      lastMigration = { ...lastMigration, startedAt: m.startedAt }; // KubeVirt's own start, once it sets it
     }
+    const before = lastMigration;
     const cutOver =
       !m.failed &&
       observed.routedTo === m.target &&
       (p.kind === 'migrating' ? p.phase === 'target-ready' : m.completed);
     if (cutOver && lastMigration!.cutoverMilliseconds === undefined) {
       const readyAt = facts.targetReadyAtMs ?? input.committedAtMs;
-      const ms = Math.max(0, Math.round(input.committedAtMs - readyAt));
+      const at = input.cutoverCommittedAtMs ?? input.committedAtMs;
+      const ms = Math.max(0, Math.round(at - readyAt));
       lastMigration = { ...lastMigration, cutoverMilliseconds: ms };
       events.push({
         type: 'Normal',
@@ -117,6 +119,10 @@ export function nextNetworkStatus(input: {
           : { type: 'Normal', reason: 'MigrationCompleted', message: `now running on ${m.target}` },
       );
     }
+    // KubeVirt's own start time, once it sets it, rides along with the next milestone: a status
+    // write of its own would land just before the cutover and hold this machine's next reconcile.
+    if (sameRun && m.startedAt && lastMigration!.startedAt !== m.startedAt && lastMigration !== before)
+      lastMigration = { ...lastMigration!, startedAt: m.startedAt };
   }
 
   const status: MachineNetworkStatus = {
