@@ -6,18 +6,16 @@
 //   3. a tenant cluster from templates/cluster-template.yaml (1 control plane, 2 workers; machines
 //      stamped from the KubevirtMachineTemplates as Cluster API would);
 //   4. live migrations and a node drain, with the routes following each VM, checked with ovn-trace;
-//   5. a report (stdout and reports/demo-report.json).
+//   5. as root, real packets (test/datapath): each infra node runs OVS + ovn-controller in a network
+//      namespace, each VM is a guest namespace that configures itself by DHCP from its port, and a
+//      pod keeps a TCP stream to a worker through its migrations, with the downtime measured;
+//   6. a report (stdout and reports/demo-report.json).
 //   npm run demo            run the scenario, print the report, tear everything down
 //   npm run demo -- --keep  leave the control plane and OVN running until Ctrl-C
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { KubevirtMachines, type KubevirtMachine } from '../src/capk/resources.js';
-import {
-  VirtualMachineInstanceMigrations,
-  VirtualMachineInstances,
-  type VirtualMachineInstance,
-} from '../src/kubevirt/resources.js';
 import { CoreEvents, getCondition, type KubeObject } from '../src/runtime/index.js';
 import { renderTemplateFile, TEMPLATE_KINDS_SERVED } from '../test/env/cluster-template.js';
 import { installCrdFiles, projectCrdFiles } from '../test/env/crds.js';
@@ -25,6 +23,10 @@ import { KubeControlPlane } from '../test/env/kube-control-plane.js';
 import { waitFor } from '../test/env/processes.js';
 import { TenantWorld } from '../test/env/tenant-world.js';
 import { arpRequest, outputs, syncTraceNeighbours } from '../test/network-ovn/trace.js';
+import { datapathUnavailable } from '../test/datapath/netns.js';
+import { killProbe, startProbe, stopProbe, type Probe } from '../test/datapath/probe-runner.js';
+import type { GuestVm } from '../test/datapath/guest.js';
+import { analyzeMigration } from '../bench/migration/analysis.js';
 
 const keep = process.argv.includes('--keep');
 const root = join(import.meta.dirname, '..');
@@ -48,7 +50,11 @@ interface MigrationRow {
   routeFollowed: boolean;
   cutoverMs?: number;
   trigger: string;
+  /** Probe outage around this migration's switch-over (worse direction), for the probed worker. */
+  downtimeMs?: number;
 }
+
+const PROBE_INTERVAL_MS = 5;
 
 async function main(): Promise<void> {
   const cleanups: Array<() => Promise<void>> = [];
@@ -70,10 +76,18 @@ async function main(): Promise<void> {
     log(`Kubernetes ${version.gitVersion} at ${cp.server}, CRDs installed, in ${Date.now() - t} ms`);
 
     t = Date.now();
-    const world = await TenantWorld.start({ kc, prefix: 'demo', nodes: 3 });
+    const noPackets = datapathUnavailable();
+    if (noPackets) log(`no real packets: ${noPackets}`);
+    const world = await TenantWorld.start({
+      kc,
+      prefix: 'demo',
+      nodes: 3,
+      datapath: !noPackets,
+      timing: { migrationMs: 100 },
+    });
     cleanups.push(() => world.stop());
     log(
-      `infra: OVN central + ${world.nodes.length} node switches, KubeVirt simulator, capk-podnet manager, in ${Date.now() - t} ms`,
+      `infra: OVN central + ${world.nodes.length} node switches${world.datapath ? ' with a chassis each (OVS userspace datapath + ovn-controller, Geneve)' : ''}, KubeVirt simulator, capk-podnet manager, in ${Date.now() - t} ms`,
     );
 
     // 3. The tenant cluster from the template.
@@ -85,6 +99,8 @@ async function main(): Promise<void> {
       WORKER_MACHINE_COUNT: '2',
       NODE_VM_IMAGE_TEMPLATE: 'quay.io/capk/ubuntu-2404-container-disk:v1.34.4',
       CRI_PATH: '/var/run/containerd/containerd.sock',
+      // Inside the infra cluster network (OVN-Kubernetes' pod-to-pod policy), outside every node subnet.
+      NODE_IP_CIDR: '10.244.200.0/24',
     });
     const skipped: string[] = [];
     for (const o of objects) {
@@ -128,9 +144,65 @@ async function main(): Promise<void> {
       rows.map((r) => [r.machine, r.role, r.ipv4, r.mac, r.node]),
     );
 
+    // 5. Real packets, started before the migrations so that they measure them: every guest leased
+    // its address by DHCP; a pod on a third node streams to a worker.
+    const worker = rows[1]!;
+    let probe: { server: Probe; client: Probe; guest: GuestVm; pod: string } | undefined;
+    const leases: {
+      machine: string;
+      ip: string;
+      gateway: string;
+      hostname: string;
+      mtu: string;
+      matches: boolean;
+    }[] = [];
+    if (world.datapath) {
+      const dp = world.datapath;
+      for (const r of rows) {
+        const guest = await waitFor(
+          `${r.machine}'s guest`,
+          async () => dp.guest(world.ns, r.machine),
+          30_000,
+        );
+        const l = await guest.waitLease(30_000);
+        leases.push({
+          machine: r.machine,
+          ip: l.ip,
+          gateway: l.router,
+          hostname: l.hostname,
+          mtu: l.mtu,
+          matches: l.ip === r.ipv4 && l.router === '169.254.1.1',
+        });
+      }
+      printTable(
+        ['machine', 'DHCP lease (in the guest)', 'gateway', 'hostname', 'MTU'],
+        leases.map((l) => [l.machine, `${l.ip}/32`, l.gateway, l.hostname, l.mtu]),
+      );
+      const guest = dp.guest(world.ns, worker.machine)!;
+      const podNode =
+        world.nodes.find((n) => n.name !== worker.node && n.name !== rows[0]!.node) ?? world.nodes[2]!;
+      const pod = dp.pod(podNode.name);
+      const server = startProbe(guest.netns, ['server', '--interval-ms', String(PROBE_INTERVAL_MS)]);
+      cleanups.push(() => killProbe(server));
+      await server.ready;
+      const client = startProbe(pod.netns, [
+        'client',
+        '--target',
+        worker.ipv4,
+        '--interval-ms',
+        String(PROBE_INTERVAL_MS),
+      ]);
+      cleanups.push(() => killProbe(client));
+      await client.ready;
+      probe = { server, client, guest, pod: `${pod.ip} on ${podNode.name}` };
+      log(
+        `probing ${worker.machine} (${worker.ipv4}) from pod ${probe.pod}: UDP every ${PROBE_INTERVAL_MS} ms both ways, a TCP echo stream and a bulk stream`,
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+
     // 4. Live migrations: a worker back and forth, then a drain of the control plane's node.
     const migrations: MigrationRow[] = [];
-    const worker = rows[1]!;
     for (let i = 0; i < 2; i++)
       migrations.push(await migrateAndCheck(world, worker, `VirtualMachineInstanceMigration ${i + 1}`));
     const cpRow = rows[0]!;
@@ -160,8 +232,51 @@ async function main(): Promise<void> {
       });
     }
     await world.sim.uncordonNode(drained);
+
+    let packets:
+      { tcpIntact: boolean; resets: number; bytesVerified: number; probedFrom: string } | undefined;
+    if (probe) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      const client = await stopProbe(probe.client);
+      const server = await stopProbe(probe.server);
+      const marks = probe.guest.switchovers.map((s, index) => ({
+        index,
+        atMs: s.atMs,
+        label: `${s.from} → ${s.to}`,
+      }));
+      const analysis = analyzeMigration({ client, server, intervalMs: PROBE_INTERVAL_MS, marks });
+      // The probed worker's migrations, in order, are its switch-overs.
+      const own = migrations.filter((m) => m.machine === worker.machine);
+      own.forEach((m, i) => {
+        const c = analysis.cutovers[i];
+        if (c && Number.isFinite(c.combinedDowntimeMs)) m.downtimeMs = Math.round(c.combinedDowntimeMs);
+      });
+      const errors = [...client.tcp.errors, ...server.tcp.errors, ...(client.bulk.errors ?? [])];
+      packets = {
+        tcpIntact:
+          errors.length === 0 &&
+          !client.tcp.closed &&
+          client.tcp.mismatchAt === undefined &&
+          server.bulk.patternOk,
+        resets: errors.filter((e) => e.code === 'ECONNRESET').length,
+        bytesVerified: client.tcp.bytesVerified,
+        probedFrom: probe.pod,
+      };
+      log(
+        `TCP from pod ${probe.pod} to ${worker.machine}: ${packets.tcpIntact ? 'one connection, intact' : 'BROKEN'} through ${own.length} migrations (${packets.bytesVerified} echo bytes verified, ${packets.resets} resets)`,
+      );
+    }
     printTable(
-      ['machine', 'trigger', 'from', 'to', 'IP+MAC kept', 'route followed', 'cutover ms'],
+      [
+        'machine',
+        'trigger',
+        'from',
+        'to',
+        'IP+MAC kept',
+        'route followed',
+        'cutover ms',
+        'packet downtime ms',
+      ],
       migrations.map((m) => [
         m.machine,
         m.trigger,
@@ -170,6 +285,7 @@ async function main(): Promise<void> {
         yes(m.ipKept),
         yes(m.routeFollowed),
         String(m.cutoverMs ?? '-'),
+        String(m.downtimeMs ?? '-'),
       ]),
     );
 
@@ -194,7 +310,7 @@ async function main(): Promise<void> {
       `ovn-trace: ARP for 169.254.1.1 answered with 0a:58:a9:fe:01:01 for ${arp.filter((a) => a.answered).length}/${arp.length} VMs on their current nodes`,
     );
 
-    // 5. The report.
+    // 6. The report.
     const events = (
       await world.client.list<
         KubeObject & { reason?: string; message?: string; involvedObject?: { name?: string } }
@@ -208,8 +324,13 @@ async function main(): Promise<void> {
       machines: rows,
       migrations,
       gatewayArp: arp,
+      datapath: world.datapath ? { leases, packets } : { skipped: noPackets },
       events: events.length,
-      ok: migrations.every((m) => m.ipKept && m.routeFollowed) && arp.every((a) => a.answered),
+      ok:
+        migrations.every((m) => m.ipKept && m.routeFollowed) &&
+        arp.every((a) => a.answered) &&
+        leases.every((l) => l.matches) &&
+        (packets === undefined || (packets.tcpIntact && packets.resets === 0)),
     };
     mkdirSync(join(root, 'reports'), { recursive: true });
     writeFileSync(
@@ -218,7 +339,7 @@ async function main(): Promise<void> {
     );
     console.log(`\nEvents (${events.length}):\n  ${events.slice(0, 30).join('\n  ')}`);
     console.log(
-      `\nReport: ${report.ok ? 'every VM kept its IP, MAC and gateway; routes followed every migration' : 'FAILED: see reports/demo-report.json'} (reports/demo-report.json)\n`,
+      `\nReport: ${report.ok ? `every VM kept its IP, MAC and gateway; routes followed every migration${packets ? '; DHCP leased every stable IP and the TCP stream survived every migration' : ''}` : 'FAILED: see reports/demo-report.json'} (reports/demo-report.json)\n`,
     );
     if (keep) {
       console.log(`  kubectl --kubeconfig ${cp.kubeconfigPath} -n ${world.ns} get kubevirtmachines -o yaml`);
@@ -252,20 +373,10 @@ async function readyRow(w: TenantWorld, name: string, role: string): Promise<Mac
 
 async function migrateAndCheck(w: TenantWorld, r: MachineRow, trigger: string): Promise<MigrationRow> {
   const before = await readyRow(w, r.machine, r.role);
-  const name = `${r.machine}-${Date.now()}`;
-  await w.client.create(VirtualMachineInstanceMigrations, {
-    metadata: { name, namespace: w.ns },
-    spec: { vmiName: r.machine },
-  } as KubeObject);
-  const to = await waitFor(
-    `${name} done`,
-    async () => {
-      const vmi = await w.client.get<VirtualMachineInstance>(VirtualMachineInstances, r.machine, w.ns);
-      const ms = vmi.status?.migrationState;
-      return ms?.completed && vmi.status?.nodeName !== before.node ? vmi.status!.nodeName : undefined;
-    },
-    60_000,
-  );
+  // KubeVirt admits one migration per VMI at a time: wait for the migration's own end.
+  const { phase } = await w.migrate(r.machine, 60_000);
+  if (phase !== 'Succeeded') throw new Error(`migration of ${r.machine} ${phase}`);
+  const to = await w.vmiNode(r.machine);
   const after = await waitFor(
     `${r.machine} ready on ${to}`,
     async () => {
