@@ -4,8 +4,27 @@
 // API server answers "storage is (re)initializing" for a moment after a CRD update) is retried
 // with backoff, and a data restore that did not finish stays pending until one does. A watch that
 // ends is re-opened after a pause, followed by a run, since events may have been missed meanwhile.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { ensureNetworkSchema, isCapkCrdName, restoreFromBackups, type GuardRun } from './crd-guard.js';
+
+/** Watches capk's CRDs: names each changed CRD, calls onEnd once when the watch ends. */
+export type CrdWatch = (
+  onChange: (crdName: string) => void,
+  onEnd: (err?: unknown) => void,
+) => Promise<{ abort(): void }>;
+
+/** client-node's Watch, loaded only when used: importing client-node costs tens of MB of memory. */
+function clientNodeWatch(kc: k8s.KubeConfig): CrdWatch {
+  return async (onChange, onEnd) => {
+    const { Watch } = await import('@kubernetes/client-node');
+    return new Watch(kc).watch(
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      {},
+      (_phase, obj: { metadata?: { name?: string } }) => onChange(obj?.metadata?.name ?? ''),
+      (err: unknown) => onEnd(err),
+    );
+  };
+}
 
 export interface CrdGuardLoop {
   /** Resolves after the current run, if any. */
@@ -20,12 +39,15 @@ export async function startCrdGuard(
     rewatchMs?: number;
     /** First retry delay after a failed run; doubles up to 30 s. */
     retryMs?: number;
+    /** How to watch the CRDs (e.g. the manager's own client); default client-node's Watch on kc. */
+    watch?: CrdWatch;
   } = {},
 ): Promise<CrdGuardLoop> {
   let stopped = false;
   let running: Promise<void> | undefined;
   let again = false;
-  let abort: AbortController | undefined;
+  let abort: { abort(): void } | undefined;
+  const watchCrds = opts.watch ?? clientNodeWatch(kc);
   let rewatch: NodeJS.Timeout | undefined;
   let retry: NodeJS.Timeout | undefined;
   let retryMs = opts.retryMs ?? 250;
@@ -70,13 +92,11 @@ export async function startCrdGuard(
   const watch = async (): Promise<void> => {
     if (stopped) return;
     try {
-      abort = await new k8s.Watch(kc).watch(
-        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-        {},
-        (_phase, obj: { metadata?: { name?: string } }) => {
-          if (isCapkCrdName(obj?.metadata?.name ?? '')) run();
+      abort = await watchCrds(
+        (name) => {
+          if (isCapkCrdName(name)) run();
         },
-        (err: unknown) => {
+        (err) => {
           if (err) opts.onError?.(err);
           scheduleRewatch();
         },
