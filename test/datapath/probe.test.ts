@@ -181,10 +181,17 @@ describeAsRoot('probe app over a veth pair with a 100 ms link outage', () => {
       expect(o?.recovered).toBe(true);
       expect(o?.downtimeMs).toBeGreaterThanOrEqual(surelyDown - 2);
       expect(o?.downtimeMs).toBeLessThanOrEqual(atMost);
-      expect(o?.lost).toBeGreaterThanOrEqual(Math.floor((0.5 * surelyDown) / INTERVAL_MS));
+      // The client's own link went down: its probes were lost. The server's probes toward it may
+      // instead wait in the downed link's queue and arrive late (a gap with little or no loss).
+      if (dir === 'podToVm')
+        expect(o?.lost).toBeGreaterThanOrEqual(Math.floor((0.5 * surelyDown) / INTERVAL_MS));
       // Nothing else in the whole run lost a probe. (Gaps without loss do happen on a busy machine:
       // the sender was not scheduled; senderGapMs shows that.)
-      const outages = receiveGaps(received, 2 * INTERVAL_MS).filter((g) => g.lost > 0);
+      const outages = receiveGaps(received, 2 * INTERVAL_MS).filter(
+        (g) =>
+          g.lost > 0 ||
+          (g.gapMs >= surelyDown / 2 && g.toMs >= outage.downStart && g.fromMs <= outage.upDone),
+      );
       expect(outages).toHaveLength(1);
       expect(outages[0]?.fromMs).toBe(o?.gapStartMs);
     }

@@ -1,7 +1,7 @@
 // Real packets on a real OVN datapath, driven end to end: the API server, the KubeVirt simulator,
 // capk-podnet's controller with the OVN driver, and per infra node OVS + ovn-controller in network
 // namespaces. The guest configures itself only by DHCP from its port; the harness never writes NB.
-import { analyzeMigration, type CutoverMark } from '../../bench/migration/analysis.js';
+import { analyzeMigration, formatTable, type CutoverMark } from '../../bench/migration/analysis.js';
 import { TenantWorld } from '../env/tenant-world.js';
 import { testKubeConfig } from '../env/kube.js';
 import { waitFor } from '../env/processes.js';
@@ -152,6 +152,7 @@ suite('real packets: DHCP, gateway, reachability and TCP across live migrations'
         .map((s, index) => ({ index, atMs: s.atMs, label: `${s.from} → ${s.to}` }));
       expect(marks).toHaveLength(4);
       const a = analyzeMigration({ client: clientReport, server: serverReport, intervalMs: interval, marks });
+      if (a.stats.combined.max >= 2_000) console.log(formatTable(a));
       for (const c of a.cutovers) {
         // Every outage ended; the bound is OVN-Kubernetes' e2e allowance, the figures are bench/migration's.
         expect(c.podToVm.recovered && c.vmToPod.recovered).toBe(true);
