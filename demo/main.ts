@@ -24,7 +24,7 @@ import { waitFor } from '../test/env/processes.js';
 import { TenantWorld } from '../test/env/tenant-world.js';
 import { arpRequest, outputs, syncTraceNeighbours } from '../test/network-ovn/trace.js';
 import { datapathUnavailable } from '../test/datapath/netns.js';
-import { killProbe, startProbe, stopProbe, type Probe } from '../test/datapath/probe-runner.js';
+import { killProbe, startProbePair, stopProbe, type Probe } from '../test/datapath/probe-runner.js';
 import type { GuestVm } from '../test/datapath/guest.js';
 import { analyzeMigration } from '../bench/migration/analysis.js';
 
@@ -182,18 +182,17 @@ async function main(): Promise<void> {
       const podNode =
         world.nodes.find((n) => n.name !== worker.node && n.name !== rows[0]!.node) ?? world.nodes[2]!;
       const pod = dp.pod(podNode.name);
-      const server = startProbe(guest.netns, ['server', '--interval-ms', String(PROBE_INTERVAL_MS)]);
-      cleanups.push(() => killProbe(server));
-      await server.ready;
-      const client = startProbe(pod.netns, [
-        'client',
-        '--target',
-        worker.ipv4,
-        '--interval-ms',
-        String(PROBE_INTERVAL_MS),
-      ]);
-      cleanups.push(() => killProbe(client));
-      await client.ready;
+      const started: Probe[] = [];
+      cleanups.push(async () => {
+        for (const p of started) await killProbe(p);
+      });
+      const { server, client } = await startProbePair({
+        serverNetns: guest.netns,
+        clientNetns: pod.netns,
+        target: worker.ipv4,
+        intervalMs: PROBE_INTERVAL_MS,
+        started,
+      });
       probe = { server, client, guest, pod: `${pod.ip} on ${podNode.name}` };
       log(
         `probing ${worker.machine} (${worker.ipv4}) from pod ${probe.pod}: UDP every ${PROBE_INTERVAL_MS} ms both ways, a TCP echo stream and a bulk stream`,

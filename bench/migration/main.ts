@@ -17,7 +17,7 @@ import { installCrdFiles, projectCrdFiles } from '../../test/env/crds.js';
 import { KubeControlPlane } from '../../test/env/kube-control-plane.js';
 import { TenantWorld } from '../../test/env/tenant-world.js';
 import { datapathUnavailable } from '../../test/datapath/netns.js';
-import { killProbe, startProbe, stopProbe, type Probe } from '../../test/datapath/probe-runner.js';
+import { killProbe, startProbePair, stopProbe, type Probe } from '../../test/datapath/probe-runner.js';
 import { analyzeMigration, downtimeStats, formatTable, type ProbeReport } from './analysis.js';
 import { renderHtml, renderSvg } from './plot.js';
 
@@ -87,20 +87,14 @@ async function main(): Promise<void> {
     // The probing pod sits on the node the VM is not migrated between (the scheduler alternates
     // the VM between the two nodes it has not just left, lowest name first).
     const clientPod = w.datapath!.pod(w.nodes[2]!.name);
-    const server = startProbe(guest.netns, ['server', '--interval-ms', String(INTERVAL_MS)]);
-    probes.push(server);
-    await server.ready;
-    const client = startProbe(clientPod.netns, [
-      'client',
-      '--target',
-      ip,
-      '--interval-ms',
-      String(INTERVAL_MS),
-      '--bulk-rate-kbps',
-      String(values['bulk-rate-kbps']),
-    ]);
-    probes.push(client);
-    await client.ready;
+    const { server, client } = await startProbePair({
+      serverNetns: guest.netns,
+      clientNetns: clientPod.netns,
+      target: ip,
+      intervalMs: INTERVAL_MS,
+      bulkRateKbps: Number(values['bulk-rate-kbps']),
+      started: probes,
+    });
     const countersBefore = {
       pod: await tcpCounters(w, clientPod.netns),
       vm: await tcpCounters(w, guest.netns),

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stopPid, waitFor } from '../env/processes.js';
 import { POD_MTU, type InfraNodes } from './infra-nodes.js';
-import { ipBatch, run, type NetnsLedger } from './netns.js';
+import { addVethPair, ipBatch, run, type NetnsLedger } from './netns.js';
 
 export const GUEST_DHCP_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'guest-dhcp.sh');
 
@@ -86,24 +86,7 @@ export class GuestVm {
       logicalPort,
     };
     const nodeNs = this.nodes.node(node).netns;
-    await run('ip', [
-      'link',
-      'add',
-      nic.guestIf,
-      'netns',
-      this.netns,
-      'mtu',
-      String(POD_MTU),
-      'type',
-      'veth',
-      'peer',
-      'name',
-      nic.nodeIf,
-      'netns',
-      nodeNs,
-      'mtu',
-      String(POD_MTU),
-    ]);
+    await addVethPair({ name: nic.guestIf, netns: this.netns }, { name: nic.nodeIf, netns: nodeNs }, POD_MTU);
     // Isolated: the bridge never forwards from one node's NIC to another's, while both are up.
     await ipBatch(this.netns, [
       `link set ${nic.guestIf} master eth0`,

@@ -26,7 +26,7 @@ import type { PodNetwork, SimulatorHooks } from '../kubevirt-sim/index.js';
 import type { TestNode } from '../network-ovn/topology.js';
 import { GuestVm } from './guest.js';
 import { InfraNodes, POD_MTU } from './infra-nodes.js';
-import { DATAPATH_DIR_PREFIX, NetnsLedger, ipBatch, run, sweepStaleDatapaths } from './netns.js';
+import { DATAPATH_DIR_PREFIX, NetnsLedger, addVethPair, ipBatch, run, sweepStaleDatapaths } from './netns.js';
 
 export interface DatapathOptions {
   central: OvnCentral;
@@ -152,24 +152,7 @@ export class DatapathHarness {
     const nodeNs = this.nodes.node(n.name).netns;
     const nodeIf = `pod${n.index}`;
     await this.ledger.addNetns(netns);
-    await run('ip', [
-      'link',
-      'add',
-      'eth0',
-      'netns',
-      netns,
-      'mtu',
-      String(POD_MTU),
-      'type',
-      'veth',
-      'peer',
-      'name',
-      nodeIf,
-      'netns',
-      nodeNs,
-      'mtu',
-      String(POD_MTU),
-    ]);
+    await addVethPair({ name: 'eth0', netns }, { name: nodeIf, netns: nodeNs }, POD_MTU);
     await run('ip', ['netns', 'exec', netns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
     await ipBatch(netns, [
       `link set eth0 address ${n.pod.mac}`,

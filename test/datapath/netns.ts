@@ -56,6 +56,33 @@ export function ipBatch(ns: string, lines: string[]): Promise<string> {
   return run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' });
 }
 
+/** A veth pair whose ends are born in their namespaces (never in the host's), with one MTU. */
+export async function addVethPair(
+  a: { name: string; netns: string },
+  b: { name: string; netns: string },
+  mtu: number,
+): Promise<void> {
+  const m = String(mtu);
+  await run('ip', [
+    'link',
+    'add',
+    a.name,
+    'netns',
+    a.netns,
+    'mtu',
+    m,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    b.name,
+    'netns',
+    b.netns,
+    'mtu',
+    m,
+  ]);
+}
+
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }

@@ -68,6 +68,29 @@ export async function stopProbe(p: Probe): Promise<ProbeReport> {
   return JSON.parse(line) as ProbeReport;
 }
 
+/**
+ * The probe server in a VM's guest and its client in a pod, both ready. Each is pushed to `started`
+ * as soon as it runs, so that the caller's cleanup can kill it whatever fails later.
+ */
+export async function startProbePair(opts: {
+  serverNetns: string;
+  clientNetns: string;
+  target: string;
+  intervalMs: number;
+  bulkRateKbps?: number;
+  started: Probe[];
+}): Promise<{ server: Probe; client: Probe }> {
+  const interval = ['--interval-ms', String(opts.intervalMs)];
+  const server = startProbe(opts.serverNetns, ['server', ...interval]);
+  opts.started.push(server);
+  await server.ready;
+  const bulk = opts.bulkRateKbps !== undefined ? ['--bulk-rate-kbps', String(opts.bulkRateKbps)] : [];
+  const client = startProbe(opts.clientNetns, ['client', '--target', opts.target, ...interval, ...bulk]);
+  opts.started.push(client);
+  await client.ready;
+  return { server, client };
+}
+
 /** Kills a probe that is no longer wanted (cleanup after a failure). */
 export async function killProbe(p: Probe): Promise<void> {
   await stopPid(p.pid, 1_000);

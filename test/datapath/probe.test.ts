@@ -83,6 +83,17 @@ describeAsRoot('probe app over a veth pair with a 100 ms link outage', () => {
       await exec('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'tx', 'off']);
       await ip('-n', ns, 'link', 'set', dev, 'up');
     }
+    // Permanent neighbours: Linux flushes learned ones when the link drops, and a re-ARP lost at
+    // link-up waits a second; this test is about the probe, not about ARP.
+    for (const [ns, dev, peerDev, peerNs, peerIp] of [
+      [nsServer, 's0', 'c0', nsClient, CLIENT_IP],
+      [nsClient, 'c0', 's0', nsServer, SERVER_IP],
+    ] as const) {
+      const link = (await exec('ip', ['-n', peerNs, '-br', 'link', 'show', peerDev])).stdout
+        .trim()
+        .split(/\s+/);
+      await ip('-n', ns, 'neigh', 'replace', peerIp, 'lladdr', link[2]!, 'dev', dev, 'nud', 'permanent');
+    }
 
     const srv = startProbe(nsServer, [
       'server',

@@ -8,7 +8,7 @@ import { waitFor } from '../env/processes.js';
 import { GATEWAY } from '../network-ovn/topology.js';
 import type { GuestVm } from './guest.js';
 import { datapathUnavailable } from './netns.js';
-import { killProbe, startProbe, stopProbe, type Probe } from './probe-runner.js';
+import { killProbe, startProbePair, stopProbe, type Probe } from './probe-runner.js';
 
 const kc = testKubeConfig();
 const unavailable = datapathUnavailable();
@@ -105,18 +105,13 @@ suite('real packets: DHCP, gateway, reachability and TCP across live migrations'
     const interval = 5;
     const probes: Probe[] = [];
     try {
-      const server = startProbe(guest.netns, ['server', '--interval-ms', String(interval)]);
-      probes.push(server);
-      await server.ready;
-      const client = startProbe(clientPod.netns, [
-        'client',
-        '--target',
-        ip,
-        '--interval-ms',
-        String(interval),
-      ]);
-      probes.push(client);
-      await client.ready;
+      const { server, client } = await startProbePair({
+        serverNetns: guest.netns,
+        clientNetns: clientPod.netns,
+        target: ip,
+        intervalMs: interval,
+        started: probes,
+      });
       const marksBefore = guest.switchovers.length;
       const visited: string[] = [await w.vmiNode('t-m1')];
       for (let i = 0; i < 4; i++) {
