@@ -102,17 +102,25 @@ async function main(): Promise<void> {
     await sleep(PAUSE_MS);
 
     const reactions: number[] = [];
-    const rows: { from: string; to: string; phase: string; reactionMs?: number }[] = [];
+    const rows: { from: string; to: string; phase: string; reactionMs?: number; retransmissions: number }[] =
+      [];
+    const retransNow = async () =>
+      (await tcpCounters(w, clientPod.netns)).retransSegs + (await tcpCounters(w, guest.netns)).retransSegs;
     for (let i = 0; i < MIGRATIONS; i++) {
+      const retransBefore = await retransNow();
       const from = await w.vmiNode('t-m1');
       const { phase } = await w.migrate('t-m1');
       const to = await w.vmiNode('t-m1');
       const m = await w.networkReadyOn('t-m1', to);
       const reactionMs = m.status?.network?.lastMigration?.cutoverMilliseconds;
       if (reactionMs !== undefined) reactions.push(reactionMs);
-      rows.push({ from, to, phase, ...(reactionMs !== undefined ? { reactionMs } : {}) });
-      log(`#${i} ${from} → ${to} ${phase}, controller reaction ${reactionMs ?? '?'} ms`);
       await sleep(PAUSE_MS);
+      // Counted over the migration and the pause after it, where its retransmissions fall.
+      const retransmissions = (await retransNow()) - retransBefore;
+      rows.push({ from, to, phase, retransmissions, ...(reactionMs !== undefined ? { reactionMs } : {}) });
+      log(
+        `#${i} ${from} → ${to} ${phase}, controller reaction ${reactionMs ?? '?'} ms, ${retransmissions} TCP retransmissions`,
+      );
     }
     const clientReport: ProbeReport = await stopProbe(client);
     const serverReport: ProbeReport = await stopProbe(server);
