@@ -46,6 +46,7 @@ import {
   Pods,
   type EventRecorder,
   type Informer,
+  type InformerEvent,
   type KubeObject,
   type Manager,
   type ObjectKey,
@@ -119,8 +120,10 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
       for: KubevirtMachines,
       owns: [IPAddressClaims],
       concurrency: opts.concurrency ?? 4,
-      // A VM in the middle of a migration jumps the queue: its cutover waits on this reconcile.
-      priority: (e) => isMigrationEvent(e.object),
+      // A VM in the middle of a migration jumps the queue: its cutover waits on this reconcile. So
+      // does a VM just placed on a node: it boots and asks for DHCP while other machines' claims
+      // and finalizers can wait.
+      priority: (e) => isMigrationEvent(e.object) || justScheduled(e),
       watches: [
         {
           source: VirtualMachineInstances,
@@ -336,6 +339,13 @@ async function cutOverNow(d: Deps, o: KubeObject): Promise<void> {
   } catch {
     // the queued reconcile retries and reports
   }
+}
+
+function justScheduled(e: InformerEvent): boolean {
+  if (e.object.kind !== VirtualMachineInstances.kind || e.type === 'delete') return false;
+  const now = (e.object as VirtualMachineInstance).status?.nodeName;
+  const before = (e.old as VirtualMachineInstance | undefined)?.status?.nodeName;
+  return now !== undefined && before === undefined;
 }
 
 function isMigrationEvent(o: KubeObject): boolean {
