@@ -49,9 +49,14 @@ const CLUSTERS = Number(values.clusters);
 const MACHINES = Number(values.machines);
 const MIGRATIONS = Number(values.migrations);
 const NODES = Number(values.nodes);
-const FLAGS = Object.fromEntries(
-  values.flag.map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)] as const),
-);
+const FLAGS = {
+  // One replica: nothing to elect. On a saturated API server a lease renewal once took longer than
+  // the 10 s renew deadline and the manager exited, as it should, ending the run.
+  'leader-elect': 'false',
+  ...Object.fromEntries(
+    values.flag.map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)] as const),
+  ),
+};
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -73,6 +78,14 @@ async function main(): Promise<void> {
   const cli = buildManager();
   const cp = await KubeControlPlane.start();
   const undo: Array<() => Promise<unknown>> = [() => cp.stop()];
+  // Interrupted (Ctrl-C, kill): stop the daemons started so far rather than leave them running.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      void (async () => {
+        for (const u of undo.splice(0).reverse()) await u().catch(() => undefined);
+        process.exit(130);
+      })();
+    });
   try {
     await installCrdFiles(cp.kubeconfigPath, projectCrdFiles());
     const kc = new k8s.KubeConfig();
@@ -140,7 +153,10 @@ async function main(): Promise<void> {
     const managerRssBefore = mgr.memory().rssMb;
     const writesOf = (m: Map<string, number>) =>
       sumMetric(m, 'rest_client_requests_total', (l) => !/method="(GET|WATCH)"/.test(l));
+    // Transactions that reached the NB server (one may carry several machines' writes), and writes.
     const nbTxOf = (m: Map<string, number>) =>
+      sumMetric(m, 'capk_podnet_network_driver_operations', (l) => l.includes('counter="nbTransactions"'));
+    const nbWritesOf = (m: Map<string, number>) =>
       sumMetric(m, 'capk_podnet_network_driver_operations', (l) => l.includes('counter="transactions"'));
     const m0 = await mgr.metrics();
 
@@ -288,8 +304,17 @@ async function main(): Promise<void> {
       managerApiWritesPerMachine: round((writesOf(m1) - writesOf(m0)) / total, 1),
       managerApiWritesPerMachineByMethod: byMethod(m0, m1),
       nbTransactionsPerMachine: round((nbTxOf(m1) - nbTxOf(m0)) / total, 2),
+      nbWritesPerMachine: round((nbWritesOf(m1) - nbWritesOf(m0)) / total, 2),
       managerApiWritesPerMigration: round((writesOf(m2) - writesOf(m1)) / MIGRATIONS, 1),
       nbTransactionsPerMigration: round((nbTxOf(m2) - nbTxOf(m1)) / MIGRATIONS, 2),
+      nbWritesPerMigration: round((nbWritesOf(m2) - nbWritesOf(m1)) / MIGRATIONS, 2),
+      // prom-client's event-loop delay of the manager since start (a busy loop delays every event).
+      managerEventLoopDelayMs: Object.fromEntries(
+        ['p50', 'p90', 'p99', 'max'].map((q) => [
+          q,
+          round(sumMetric(m2, `nodejs_eventloop_lag_${q}_seconds`, () => true) * 1000, 1),
+        ]),
+      ),
       apiServerRequestsPerMachine: Object.fromEntries(
         Object.entries(apiLoad).map(([k, v]) => [k, round(v / total, 1)]),
       ),
@@ -304,16 +329,22 @@ async function main(): Promise<void> {
       'manager peak RSS, VmHWM (MB)': { value: result.managerRssPeakMb, target: '≤ 200' },
       'manager API writes / machine': { value: result.managerApiWritesPerMachine, target: '' },
       'NB transactions / machine (bring-up)': { value: result.nbTransactionsPerMachine, target: '' },
+      'NB writes / machine (each one transaction or part of one)': {
+        value: result.nbWritesPerMachine,
+        target: '',
+      },
       'NB transactions / migration': { value: result.nbTransactionsPerMigration, target: '' },
+      'NB writes / migration': { value: result.nbWritesPerMigration, target: '' },
     });
     console.log(JSON.stringify(result.bringUpStagesSeconds));
+    console.log('manager event-loop delay (ms)', JSON.stringify(result.managerEventLoopDelayMs));
     console.log(JSON.stringify(result.apiServerRequestsPerMachine));
     writeFileSync(values.out, JSON.stringify(result, null, 2) + '\n');
     for (const i of informers) i.stop();
     observer.close();
     client.close();
   } finally {
-    for (const u of undo.reverse()) await u().catch((e: unknown) => console.error(e));
+    for (const u of undo.splice(0).reverse()) await u().catch((e: unknown) => console.error(e));
   }
 }
 
