@@ -49,6 +49,8 @@ export class GuestVm {
 
   constructor(
     readonly name: string,
+    /** The VMI this guest is an incarnation of: a restarted VM boots a new guest. */
+    readonly vmiUid: string | undefined,
     readonly netns: string,
     readonly mac: string,
     private readonly index: number,

@@ -175,6 +175,13 @@ export class DatapathHarness {
     let guest = this.guests.get(key);
     const portName = (this.opts.vmPortName ?? defaultVmPortName)({ namespace, name: vmName }, node);
     const isTarget = pod.metadata!.labels?.[KubevirtLabels.migrationJobUid] !== undefined;
+    const vmiUid = pod.metadata!.ownerReferences?.find((r) => r.kind === 'VirtualMachineInstance')?.uid;
+    if (guest && !isTarget && guest.vmiUid !== vmiUid) {
+      // A new VMI of the same VM (a restart) whose old pod's DEL has not come yet: a new boot.
+      await guest.powerOff();
+      this.guests.delete(key);
+      guest = undefined;
+    }
     if (!guest) {
       if (isTarget) return; // a migration of a VM this harness never started: nothing to move
       const vmi = await this.client.tryGet<VmiLike>(VirtualMachineInstances, vmName, namespace);
@@ -182,6 +189,7 @@ export class DatapathHarness {
       if (!mac) throw new Error(`datapath: VMI ${key} has no MAC on its interface`);
       guest = new GuestVm(
         key,
+        vmiUid,
         `${this.id}-vm${++this.guestSeq}`,
         mac,
         this.guestSeq,
