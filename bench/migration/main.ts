@@ -27,12 +27,17 @@ const { values } = parseArgs({
     'interval-ms': { type: 'string', default: '5' },
     'pause-ms': { type: 'string', default: '1500' },
     'bulk-rate-kbps': { type: 'string', default: '2000' },
+    // two-ports: the controller flips the routes at target-ready (default). multi-chassis: one port
+    // bound on both chassis for the migration, delivered to both (no activation).
+    mode: { type: 'string', default: 'two-ports' },
   },
 });
 const MIGRATIONS = Number(values.migrations);
 const INTERVAL_MS = Number(values['interval-ms']);
 const PAUSE_MS = Number(values['pause-ms']);
+const MODE = values.mode === 'multi-chassis' ? 'multi-chassis' : 'two-ports';
 const OUT = dirname(fileURLToPath(import.meta.url));
+const SUFFIX = MODE === 'two-ports' ? '' : `-${MODE}`;
 
 const log = (m: string) => console.log(`[migration ${new Date().toISOString().slice(11, 23)}] ${m}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -161,6 +166,7 @@ async function main(): Promise<void> {
 
     console.log('\n' + formatTable(analysis));
     const summary = {
+      mode: MODE,
       migrations: rows.length,
       failedMigrations: rows.filter((r) => r.phase !== 'Succeeded').length,
       intervalMs: INTERVAL_MS,
@@ -201,7 +207,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
     writeFileSync(
-      join(OUT, 'results.json'),
+      join(OUT, `results${SUFFIX}.json`),
       JSON.stringify(
         {
           summary,
@@ -221,12 +227,13 @@ async function main(): Promise<void> {
         2,
       ) + '\n',
     );
-    writeFileSync(join(OUT, 'results.svg'), renderSvg(analysis));
+    writeFileSync(join(OUT, `results${SUFFIX}.svg`), renderSvg(analysis));
     writeFileSync(
-      join(OUT, 'results.html'),
+      join(OUT, `results${SUFFIX}.html`),
       renderHtml(analysis, {
         title: 'capk-podnet: live-migration downtime on a real OVN datapath',
         facts: {
+          mode: MODE,
           migrations: rows.length,
           'probe interval': `${INTERVAL_MS} ms`,
           'TCP resets': resets,
@@ -236,7 +243,7 @@ async function main(): Promise<void> {
         },
       }),
     );
-    log(`wrote ${join(OUT, 'results.json')}, results.svg, results.html`);
+    log(`wrote ${join(OUT, `results${SUFFIX}`)}.{json,svg,html}`);
   } finally {
     for (const p of probes) await killProbe(p);
     await world?.stop();

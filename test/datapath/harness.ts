@@ -35,6 +35,11 @@ export interface DatapathOptions {
   kc: k8s.KubeConfig;
   /** The port a VM's NIC binds to on a node; the OVN driver's naming by default. */
   vmPortName?: (machine: { namespace: string; name: string }, node: string) => string;
+  /**
+   * Every NIC of a VM binds to the one port the driver keeps for the VM's life (OVN driver in
+   * multi-chassis mode: the port is named after the node the VM first ran on); else one port per node.
+   */
+  portPerVm?: boolean;
   /** How long a target NIC may take to be installed before the migration fails. */
   targetInstallTimeoutMs?: number;
 }
@@ -52,6 +57,8 @@ interface VmiLike extends KubeObject {
 
 export class DatapathHarness {
   private readonly guests = new Map<string, GuestVm>();
+  /** portPerVm: the port each VM first bound to, kept across restarts as the driver keeps it. */
+  private readonly vmPorts = new Map<string, string>();
   private readonly pods = new Map<string, InfraPod>();
   private guestSeq = 0;
   /** Background guest boots, so that stop() can wait for them. */
@@ -173,7 +180,9 @@ export class DatapathHarness {
     if (!vmName) return;
     const key = `${namespace}/${vmName}`;
     let guest = this.guests.get(key);
-    const portName = (this.opts.vmPortName ?? defaultVmPortName)({ namespace, name: vmName }, node);
+    const nodePort = (this.opts.vmPortName ?? defaultVmPortName)({ namespace, name: vmName }, node);
+    const portName = this.opts.portPerVm ? (this.vmPorts.get(key) ?? nodePort) : nodePort;
+    if (this.opts.portPerVm) this.vmPorts.set(key, portName);
     const isTarget = pod.metadata!.labels?.[KubevirtLabels.migrationJobUid] !== undefined;
     const vmiUid = pod.metadata!.ownerReferences?.find((r) => r.kind === 'VirtualMachineInstance')?.uid;
     if (guest && !isTarget && guest.vmiUid !== vmiUid) {

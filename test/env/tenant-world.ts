@@ -11,7 +11,7 @@ import {
 } from '../../src/kubevirt/resources.js';
 import { addMachineNetworkController } from '../../src/controllers/machine-network/index.js';
 import { addInClusterPoolProvider } from '../../src/ipam/index.js';
-import { OvnDriver } from '../../src/network/ovn/index.js';
+import { OvnDriver, type OvnDriverOptions } from '../../src/network/ovn/index.js';
 import {
   Manager,
   RestClient,
@@ -21,6 +21,7 @@ import {
   type Logger,
 } from '../../src/runtime/index.js';
 import { DatapathHarness } from '../datapath/harness.js';
+import { chassisOf } from '../datapath/infra-nodes.js';
 import { KubevirtSimulator, type SimulatorHooks, type SimulatorTiming } from '../kubevirt-sim/index.js';
 import { buildTopology, type TestNode } from '../network-ovn/topology.js';
 import { startCapkStandIn, type CapkStandIn } from './capk-standin.js';
@@ -46,6 +47,8 @@ export interface TenantWorldOptions {
    * network namespaces (test/datapath). Needs root.
    */
   datapath?: boolean;
+  /** OVN driver options beyond the NB address (e.g. `migration: 'multi-chassis'`). */
+  ovn?: Omit<OvnDriverOptions, 'nbRemotes'>;
 }
 
 export class TenantWorld {
@@ -76,7 +79,12 @@ export class TenantWorld {
       const nodes = await buildTopology(ovn, names);
       let datapath: DatapathHarness | undefined;
       if (opts.datapath) {
-        datapath = await DatapathHarness.start({ central: ovn, nodes, kc: opts.kc });
+        datapath = await DatapathHarness.start({
+          central: ovn,
+          nodes,
+          kc: opts.kc,
+          portPerVm: opts.ovn?.migration === 'multi-chassis',
+        });
         const dp = datapath;
         undo.push(() => dp.stop());
       }
@@ -106,7 +114,13 @@ export class TenantWorld {
   async startManager(): Promise<void> {
     const logger = this.opts.logger ?? createLogger({ level: 'error' });
     const mgr = new Manager({ kubeConfig: this.opts.kc, namespaces: [this.ns], logger });
-    const driver = new OvnDriver({ nbRemotes: this.ovn.nbRemote, logger });
+    const driver = new OvnDriver({
+      nbRemotes: this.ovn.nbRemote,
+      logger,
+      // The datapath's chassis (and the fixture's gateway routers) are named chassis-<node>.
+      chassisOf: chassisOf,
+      ...this.opts.ovn,
+    });
     await driver.start();
     addInClusterPoolProvider(mgr);
     addMachineNetworkController(mgr, { driver, defaults: { dnsServers: [INFRA_DNS], mtu: 1400 } });

@@ -194,6 +194,16 @@ describe('composeVm', () => {
       expect(r.vm.north?.nexthop).toBe(north);
       expect(r.vm.neighbours.map((n) => n.logicalPort)).toEqual([south]);
     });
+
+    it('without activation: both chassis receive for the whole migration', () => {
+      const r = composeVm(
+        spec(mig('target-created')),
+        { ...mc, multiChassisActivation: 'none' },
+        { ...topo, portAnchor: () => 'n1' },
+      );
+      if (!r.ok) throw new Error(r.message);
+      expect(r.vm.ports[0]!.options).toEqual({ 'requested-chassis': 'ch-n1,ch-n2' });
+    });
   });
 
   it('unscheduled: nothing at all', () => {

@@ -219,7 +219,8 @@ export function composeVm(spec: VmNetworkSpec, cfg: OvnDriverConfig, topo: Topol
           ? spec.placement.source
           : portNodes[0]!;
     const options: Record<string, string> = { 'requested-chassis': portNodes.map(cfg.chassisOf).join(',') };
-    if (portNodes.length > 1) options['activation-strategy'] = 'rarp';
+    if (portNodes.length > 1 && cfg.multiChassisActivation === 'rarp')
+      options['activation-strategy'] = 'rarp';
     port(anchor, options, { [CHASSIS_NODES]: portNodes.join(',') });
     vm.gatewayNodes = [anchor];
     southNode = anchor;

@@ -46,6 +46,12 @@ export interface OvnDriverOptions {
    * south route stays on that switch (OVN tunnels to the chassis), north flips to the running node.
    */
   migration?: 'two-ports' | 'multi-chassis';
+  /**
+   * multi-chassis mode: `rarp` (default) keeps the target chassis' copy of the port blocked until
+   * the VM's RARP after the switch-over; `none` delivers to both chassis for the whole migration,
+   * so the guest receives on whichever side it runs (duplicate copies die at the idle NIC).
+   */
+  multiChassisActivation?: 'rarp' | 'none';
   /** The OVN chassis name of an infra node (multi-chassis mode); default the node name. */
   chassisOf?(node: string): string;
   /** DHCP `cidr`: the VM's /32 (default; works with the on-link gateway route) or its pool prefix. */
@@ -86,6 +92,7 @@ export interface OvnDriverConfig {
   northPolicyPriority: number;
   dhcpCidr: 'host' | 'pool';
   migration: 'two-ports' | 'multi-chassis';
+  multiChassisActivation: 'rarp' | 'none';
   chassisOf(node: string): string;
   defaultLeaseSeconds: number;
   vmPortName(machine: ObjectRef, node: string): string;
@@ -129,6 +136,7 @@ export function resolveConfig(o: OvnDriverOptions): OvnDriverConfig {
     northPolicyPriority: o.northPolicyPriority ?? DEFAULT_NORTH_POLICY_PRIORITY,
     dhcpCidr: o.dhcpCidr ?? 'host',
     migration: o.migration ?? 'two-ports',
+    multiChassisActivation: o.multiChassisActivation ?? 'rarp',
     chassisOf: o.chassisOf ?? ((node) => node),
     defaultLeaseSeconds: o.defaultLeaseSeconds ?? DEFAULT_LEASE_SECONDS,
     vmPortName: o.vmPortName ?? defaultVmPortName,
