@@ -91,10 +91,13 @@ export class TenantWorld {
       const sim = new KubevirtSimulator();
       undo.push(() => sim.stop());
       const hooks = datapath ? { ...datapath.simulatorHooks(), ...opts.hooks } : opts.hooks;
+      // Plugging a real NIC takes several ip and ovs-vsctl runs: on a busy machine a target pod can
+      // take longer than the simulator's default second to start.
+      const timing = datapath ? { targetPendingTimeoutMs: 30_000, ...opts.timing } : opts.timing;
       await sim.start(opts.kc, {
         namespace: ns,
         nodes: names,
-        ...(opts.timing ? { timing: opts.timing } : {}),
+        ...(timing ? { timing } : {}),
         ...(hooks ? { hooks } : {}),
         ...(datapath ? { network: datapath.podNetwork() } : {}),
       });
@@ -215,7 +218,7 @@ export class TenantWorld {
   }
 
   /** Live-migrates a VMI through a VirtualMachineInstanceMigration; resolves with its final phase. */
-  async migrate(vmi: string, timeoutMs = 30_000): Promise<{ phase: string }> {
+  async migrate(vmi: string, timeoutMs = 30_000): Promise<{ phase: string; failureReason?: string }> {
     const name = `${vmi}-mig-${++this.migrationSeq}`;
     await this.client.create(VirtualMachineInstanceMigrations, {
       metadata: { name, namespace: this.ns },
@@ -224,14 +227,13 @@ export class TenantWorld {
     return waitFor(
       `migration ${name} done`,
       async () => {
-        const m = await this.client.get<KubeObject & { status?: { phase?: string } }>(
-          VirtualMachineInstanceMigrations,
-          name,
-          this.ns,
-        );
-        return m.status?.phase === 'Succeeded' || m.status?.phase === 'Failed'
-          ? { phase: m.status.phase }
-          : undefined;
+        const m = await this.client.get<
+          KubeObject & { status?: { phase?: string; migrationState?: { failureReason?: string } } }
+        >(VirtualMachineInstanceMigrations, name, this.ns);
+        const reason = m.status?.migrationState?.failureReason;
+        if (m.status?.phase === 'Failed')
+          return { phase: 'Failed', ...(reason ? { failureReason: reason } : {}) };
+        return m.status?.phase === 'Succeeded' ? { phase: 'Succeeded' } : undefined;
       },
       timeoutMs,
     );

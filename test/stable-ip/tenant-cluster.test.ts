@@ -119,7 +119,7 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
     const from = await w.vmiNode('tenant-m2');
     const ip = (await w.networkReadyOn('tenant-m2')).status!.network!.ipv4!;
     w.sim.failNextMigration(w.ns, 'tenant-m2', { atPhase: 'Running', reason: 'injected' });
-    expect(await w.migrate('tenant-m2')).toEqual({ phase: 'Failed' });
+    expect(await w.migrate('tenant-m2')).toMatchObject({ phase: 'Failed' });
     const m = await w.networkReadyOn('tenant-m2', from);
     expect(m.status!.network!.ipv4).toBe(ip);
     expect(await southRouteNode(w, ip)).toBe(from);
