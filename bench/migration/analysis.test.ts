@@ -239,10 +239,13 @@ describe('the send times', () => {
     });
     const c = analysis.cutovers[0];
     expect(c?.podToVm.lost).toBe(0);
-    expect(c?.podToVm.downtimeMs).toBeCloseTo(85, 3);
+    // A sender that was not running is no network outage: only the one interval remains.
+    expect(c?.podToVm.downtimeMs).toBeCloseTo(IV, 3);
+    expect(c?.podToVm.senderStallMs).toBeCloseTo(80, 3);
     expect(c?.podToVm.senderGapMs).toBeCloseTo(85, 3);
     expect(c?.vmToPod.lost).toBe(0);
     expect(c?.vmToPod.downtimeMs).toBeCloseTo(85 - LATENCY, 3);
+    expect(c?.vmToPod.senderStallMs).toBe(0);
     expect(c?.vmToPod.senderGapMs).toBeCloseTo(IV, 3);
     expect(receiveGaps(stalled, 20)).toMatchObject([{ lost: 0, senderGapMs: expect.closeTo(85, 3) }]);
   });

@@ -1,6 +1,8 @@
 // Downtime of live-migration cutovers, from the two probe reports of test/datapath/apps/probe.mjs.
 // Pure: the harness and the benchmark do the I/O. The probe client runs in a pod and the server in
 // the tenant VM, so the client's UDP receipts are the VM→pod direction and the server's pod→VM.
+// Downtime is the network's: time a sender was not scheduled (a busy two-core machine) is taken
+// out of a gap, and reported beside it as senderStallMs.
 
 /** [seq, receive time, send time] in epoch ms; the send time is absent from older reports. */
 export type ReceivedProbe = readonly [seq: number, recvAtMs: number, sentAtMs?: number];
@@ -61,8 +63,16 @@ export const DIRECTIONS: readonly Direction[] = ['podToVm', 'vmToPod'];
 export const DIRECTION_LABEL: Record<Direction, string> = { podToVm: 'pod→VM', vmToPod: 'VM→pod' };
 
 export interface DirectionOutage {
-  /** The largest receive gap touching the window: last probe before the outage to the first after. */
+  /**
+   * The network's outage: of the receive gaps touching the window (last probe before to the first
+   * after), the largest once the time its sender was not sending is taken out (senderStallMs).
+   */
   downtimeMs: number;
+  /**
+   * Of that gap, the time the sender was not scheduled (sent the two probes around it further apart
+   * than their seqs say); 0 without send times. Not network time, so not in downtimeMs.
+   */
+  senderStallMs: number;
   /** Receive time of the last probe before the gap (absolute); null when nothing came before it. */
   gapStartMs: number | null;
   /** Receive time of the first probe after the gap; null when the stream had not recovered. */
@@ -181,6 +191,12 @@ function toStream(received: readonly ReceivedProbe[], endMs: number): Stream {
   return { byTime, times: byTime.map((p) => p[1]), bySeq, endMs };
 }
 
+/** How much longer than their seqs say the two probes were sent apart: the sender was not running. */
+function senderStall(a: ReceivedProbe | undefined, b: ReceivedProbe | undefined, intervalMs: number): number {
+  const gap = senderGap(a, b);
+  return gap === null ? 0 : Math.max(0, gap - (b![0] - a![0]) * intervalMs);
+}
+
 function senderGap(a: ReceivedProbe | undefined, b: ReceivedProbe | undefined): number | null {
   return a?.[2] === undefined || b?.[2] === undefined ? null : b[2] - a[2];
 }
@@ -248,7 +264,14 @@ function analyzeDirection(
 ): DirectionOutage {
   const { times } = stream;
   const to = Math.min(toMs, stream.endMs);
-  let best = { gap: 0, start: null as number | null, end: null as number | null, recovered: true, at: -1 };
+  let best = {
+    gap: 0,
+    stall: 0,
+    start: null as number | null,
+    end: null as number | null,
+    recovered: true,
+    at: -1,
+  };
   // Gaps between consecutive receipts that overlap the window, so an outage that began before the
   // window still counts from its real start.
   const firstIn = lowerBound(times, fromMs);
@@ -256,27 +279,33 @@ function analyzeDirection(
     const a = times[i - 1] as number;
     const b = times[i] as number;
     if (a > to) break;
-    if (b - a > best.gap) best = { gap: b - a, start: a, end: b, recovered: true, at: i };
+    const stall = senderStall(stream.byTime[i - 1], stream.byTime[i], intervalMs);
+    const outage = b - a - stall;
+    // On a tie, the longer gap: a stall is then reported where it happened.
+    const tie = Math.abs(outage - best.gap) < 0.5 && b - a > best.gap + best.stall;
+    if (outage > best.gap + 0.5 || tie)
+      best = { gap: outage, stall, start: a, end: b, recovered: true, at: i };
   }
   const lastAt = times[times.length - 1];
   const tail = tailSilence(stream, intervalMs);
   if (lastAt === undefined) {
     // Nothing ever arrived: the whole window was down.
-    best = { gap: Math.max(0, to - fromMs), start: null, end: null, recovered: false, at: -1 };
+    best = { gap: Math.max(0, to - fromMs), stall: 0, start: null, end: null, recovered: false, at: -1 };
   } else if (lastAt <= to && tail > best.gap) {
     // Silence until the end of the stream: the outage never ended.
-    best = { gap: tail, start: lastAt, end: null, recovered: false, at: -1 };
+    best = { gap: tail, stall: 0, start: lastAt, end: null, recovered: false, at: -1 };
   }
 
   // A mark outside the probe run is the caller's mistake; a 0 ms downtime would hide it.
   const firstAt = times[0];
   const measured = firstAt === undefined || (firstAt <= to && to >= fromMs);
-  if (!measured) best = { gap: NaN, start: null, end: null, recovered: false, at: -1 };
+  if (!measured) best = { gap: NaN, stall: 0, start: null, end: null, recovered: false, at: -1 };
 
   const inWindow = times.slice(firstIn, upperBound(times, to));
   const lostIn = lost.filter(([, at]) => at >= fromMs && at <= to);
   return {
     downtimeMs: best.gap,
+    senderStallMs: best.stall,
     gapStartMs: best.start,
     gapEndMs: best.end,
     recovered: best.recovered,
