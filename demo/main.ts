@@ -243,7 +243,15 @@ async function main(): Promise<void> {
         atMs: s.atMs,
         label: `${s.from} → ${s.to}`,
       }));
-      const analysis = analyzeMigration({ client, server, intervalMs: PROBE_INTERVAL_MS, marks });
+      // Windows narrower than the spacing of migrations, so that no outage counts for two cutovers.
+      const analysis = analyzeMigration({
+        client,
+        server,
+        intervalMs: PROBE_INTERVAL_MS,
+        marks,
+        windowBeforeMs: 500,
+        windowAfterMs: 1_000,
+      });
       // The probed worker's migrations, in order, are its switch-overs.
       const own = migrations.filter((m) => m.machine === worker.machine);
       own.forEach((m, i) => {

@@ -140,11 +140,14 @@ async function main(): Promise<void> {
       atMs: s.atMs,
       label: `${s.from.replace(/^.*-/, '')} → ${s.to.replace(/^.*-/, '')}`,
     }));
+    // Windows narrower than the spacing of migrations, so that no outage counts for two cutovers.
     const analysis = analyzeMigration({
       client: clientReport,
       server: serverReport,
       intervalMs: INTERVAL_MS,
       marks,
+      windowBeforeMs: 500,
+      windowAfterMs: Math.min(1_500, PAUSE_MS),
     });
     const resets = [
       ...clientReport.tcp.errors,
