@@ -9,8 +9,8 @@
 // (VmHWM); manager API writes and NB transactions per machine (from its /metrics).
 // Targets (issue 7): all ready ≤ 60 s, p99 ready ≤ 10 s after scheduling, cutover p99 ≤ 50 ms,
 // manager RSS ≤ 200 MB. The last full-size figures, which are met and why the others are not:
-// README.md (all ready 500 s, scheduled → ready p99 8.6 s, cutover p50 322 / p99 1,171 ms, manager
-// peak RSS 162 MB, on this shared 2-core machine at load average 4.3 → 7.1).
+// README.md (all ready 266 s, scheduled → ready p99 3.8 s, cutover p50 77 / p99 511 ms, manager
+// peak RSS 156 MB, on this 2-core machine at load average 2.3 → 4.3).
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
