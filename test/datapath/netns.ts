@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import {
   appendFileSync,
+  cpSync,
   existsSync,
   readFileSync,
   readdirSync,
@@ -12,7 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { execFileAsync, isAlive, stopPid } from '../env/processes.js';
 
 export const DATAPATH_DIR_PREFIX = 'capk-podnet-dp-';
@@ -134,6 +135,13 @@ function pidFiles(dir: string): string[] {
 
 async function teardownDir(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
+  // For a look at the daemons' logs after a run: CAPK_PODNET_DATAPATH_LOGS=<dir> keeps a copy.
+  const keep = process.env.CAPK_PODNET_DATAPATH_LOGS;
+  if (keep)
+    cpSync(dir, join(keep, basename(dir)), {
+      recursive: true,
+      filter: (f: string) => !statSync(f).isSocket(),
+    });
   const pids = pidFiles(dir)
     .map((f) => Number.parseInt(readFileSync(f, 'utf8').trim(), 10))
     .filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
