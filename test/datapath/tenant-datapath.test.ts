@@ -100,8 +100,8 @@ suite('real packets: DHCP, gateway, reachability and TCP across live migrations'
   it('keeps a long-lived TCP connection and its byte stream intact across migrations back and forth', async () => {
     const guest = await leasedGuest(w, 't-m1');
     const ip = (await w.networkReadyOn('t-m1')).status!.network!.ipv4!;
-    // The client pod sits on one node; the VM moves around it (and at times beside it).
-    const clientPod = w.datapath!.pod(w.nodes[2]!.name);
+    // The client pod sits where the VM runs now: the VM moves away from it and back beside it.
+    const clientPod = w.datapath!.pod(await w.vmiNode('t-m1'));
     const interval = 5;
     const probes: Probe[] = [];
     try {

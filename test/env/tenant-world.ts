@@ -23,7 +23,7 @@ import {
 import { DatapathHarness } from '../datapath/harness.js';
 import { chassisOf } from '../datapath/infra-nodes.js';
 import { KubevirtSimulator, type SimulatorHooks, type SimulatorTiming } from '../kubevirt-sim/index.js';
-import { buildTopology, type TestNode } from '../network-ovn/topology.js';
+import { GATEWAY, buildTopology, type TestNode } from '../network-ovn/topology.js';
 import { startCapkStandIn, type CapkStandIn } from './capk-standin.js';
 import { createTestNamespace } from './kube.js';
 import { OvnCentral } from './ovn-central.js';
@@ -125,6 +125,15 @@ export class TenantWorld {
       ...this.opts.ovn,
     });
     await driver.start();
+    if (this.datapath) {
+      // As an install would, before any VM: on OVN 23.03 the shared gateway MAC replaces each node's
+      // router-port MAC, and ordinary pods that learned the old one lose their gateway for the ~5 s
+      // their neighbour entry takes to re-probe if that happens only when a first VM lands there.
+      await driver.ensureGateways(
+        this.nodes.map((n) => n.name),
+        GATEWAY,
+      );
+    }
     addInClusterPoolProvider(mgr);
     addMachineNetworkController(mgr, { driver, defaults: { dnsServers: [INFRA_DNS], mtu: 1400 } });
     this.webhook = await serveVmWebhook(this.opts.kc, mgr, this.ns);
