@@ -34,6 +34,7 @@ import { KubeControlPlane } from '../../test/env/kube-control-plane.js';
 import { createTestNamespace } from '../../test/env/kube.js';
 import { OvnCentral } from '../../test/env/ovn-central.js';
 import { waitFor } from '../../test/env/processes.js';
+import { kubevirtMachineObject } from '../../test/env/tenant-world.js';
 import { buildManager, startManagerProcess, sumMetric } from './manager-process.js';
 
 const { values } = parseArgs({
@@ -184,7 +185,7 @@ async function main(): Promise<void> {
     );
     const createdAt = new Map<string, number>();
     await inBatches(machineNames, 20, async ({ c, m }) => {
-      await client.create(KubevirtMachines, machineObject(ns, c, m));
+      await client.create(KubevirtMachines, kubevirtMachineObject(ns, c, m));
       createdAt.set(m, Date.now());
     });
     const created = Date.now();
@@ -372,25 +373,6 @@ async function apiServerRequests(client: RestClient): Promise<Record<string, num
     out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return Object.fromEntries(Object.entries(out).sort(([, a], [, b]) => b - a));
-}
-
-function machineObject(ns: string, cluster: string, name: string): KubeObject {
-  return {
-    metadata: { name, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
-    spec: {
-      virtualMachineTemplate: {
-        spec: {
-          runStrategy: 'Always',
-          template: {
-            spec: {
-              evictionStrategy: 'LiveMigrate',
-              domain: { devices: {}, resources: { requests: { memory: '1Gi' } } },
-            },
-          },
-        },
-      },
-    },
-  } as KubeObject;
 }
 
 main().then(

@@ -8,12 +8,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { VM_MUTATE_PATH } from '../../src/webhook/index.js';
-import { kubeRequest } from '../../test/env/kube.js';
+import { registerVmWebhook, unregisterVmWebhook } from '../../test/env/webhook.js';
 import { freePort, waitFor } from '../../test/env/processes.js';
 import { makeServingCert } from '../../test/env/tls.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 
 export interface ManagerProcessOptions {
   kc: k8s.KubeConfig;
@@ -108,32 +107,11 @@ export async function startManagerProcess(cli: string, o: ManagerProcessOptions)
     }),
   ]);
   const name = `capk-podnet-bench-${o.namespace}`;
-  await kubeRequest(o.kc, 'POST', WEBHOOKS, {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: { name },
-    webhooks: [
-      {
-        name: 'virtualmachines.network.capk-podnet.io',
-        admissionReviewVersions: ['v1'],
-        sideEffects: 'None',
-        failurePolicy: 'Fail',
-        timeoutSeconds: 5,
-        clientConfig: {
-          url: `https://127.0.0.1:${webhookPort}${VM_MUTATE_PATH}`,
-          caBundle: Buffer.from(cert.caPem).toString('base64'),
-        },
-        rules: [
-          {
-            apiGroups: ['kubevirt.io'],
-            apiVersions: ['v1'],
-            operations: ['CREATE', 'UPDATE'],
-            resources: ['virtualmachines'],
-          },
-        ],
-        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': o.namespace } },
-      },
-    ],
+  await registerVmWebhook(o.kc, {
+    name,
+    url: `https://127.0.0.1:${webhookPort}${VM_MUTATE_PATH}`,
+    caPem: cert.caPem,
+    namespace: o.namespace,
   });
 
   const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -156,7 +134,7 @@ export async function startManagerProcess(cli: string, o: ManagerProcessOptions)
       return { peakMb: kb(s, 'VmHWM') / 1024, rssMb: kb(s, 'VmRSS') / 1024 };
     },
     async stop() {
-      await kubeRequest(o.kc, 'DELETE', `${WEBHOOKS}/${name}`).catch(() => undefined);
+      await unregisterVmWebhook(o.kc, name);
       if (!dead) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);

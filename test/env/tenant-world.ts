@@ -32,6 +32,32 @@ import { serveVmWebhook, type VmWebhook } from './webhook.js';
 
 export const INFRA_DNS = '10.96.0.10';
 
+/** A KubevirtMachine of a tenant cluster, with the VM template capk would be given. */
+export function kubevirtMachineObject(
+  ns: string,
+  cluster: string,
+  name: string,
+  network?: object,
+): KubeObject {
+  return {
+    metadata: { name, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
+    spec: {
+      ...(network ? { network } : {}),
+      virtualMachineTemplate: {
+        spec: {
+          runStrategy: 'Always',
+          template: {
+            spec: {
+              evictionStrategy: 'LiveMigrate',
+              domain: { devices: {}, resources: { requests: { memory: '1Gi' } } },
+            },
+          },
+        },
+      },
+    },
+  } as KubeObject;
+}
+
 const Pods = { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
 
 export interface TenantWorldOptions {
@@ -158,23 +184,7 @@ export class TenantWorld {
   }
 
   async createMachine(cluster: string, name: string, network?: object): Promise<void> {
-    await this.client.create(KubevirtMachines, {
-      metadata: { name, namespace: this.ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
-      spec: {
-        ...(network ? { network } : {}),
-        virtualMachineTemplate: {
-          spec: {
-            runStrategy: 'Always',
-            template: {
-              spec: {
-                evictionStrategy: 'LiveMigrate',
-                domain: { devices: {}, resources: { requests: { memory: '1Gi' } } },
-              },
-            },
-          },
-        },
-      },
-    } as KubeObject);
+    await this.client.create(KubevirtMachines, kubevirtMachineObject(this.ns, cluster, name, network));
   }
 
   async machine(name: string): Promise<KubevirtMachine> {

@@ -33,10 +33,31 @@ export async function serveVmWebhook(
     logger: createLogger({ level: 'error' }),
   });
   const name = `capk-podnet-test-${namespace}`;
+  await registerVmWebhook(kc, {
+    name,
+    url: `https://127.0.0.1:${server.port}${VM_MUTATE_PATH}`,
+    caPem: cert.caPem,
+    namespace,
+  });
+  return {
+    port: server.port,
+    stop: async () => {
+      await unregisterVmWebhook(kc, name);
+      await server.close();
+      cert.cleanup();
+    },
+  };
+}
+
+/** Registers a VirtualMachine mutating webhook at `url`, scoped to one namespace. */
+export async function registerVmWebhook(
+  kc: k8s.KubeConfig,
+  o: { name: string; url: string; caPem: string; namespace: string },
+): Promise<void> {
   await kubeRequest(kc, 'POST', WEBHOOKS, {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name },
+    metadata: { name: o.name },
     webhooks: [
       {
         name: 'virtualmachines.network.capk-podnet.io',
@@ -44,10 +65,7 @@ export async function serveVmWebhook(
         sideEffects: 'None',
         failurePolicy: 'Fail',
         timeoutSeconds: 5,
-        clientConfig: {
-          url: `https://127.0.0.1:${server.port}${VM_MUTATE_PATH}`,
-          caBundle: Buffer.from(cert.caPem).toString('base64'),
-        },
+        clientConfig: { url: o.url, caBundle: Buffer.from(o.caPem).toString('base64') },
         rules: [
           {
             apiGroups: ['kubevirt.io'],
@@ -56,16 +74,12 @@ export async function serveVmWebhook(
             resources: ['virtualmachines'],
           },
         ],
-        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': o.namespace } },
       },
     ],
   });
-  return {
-    port: server.port,
-    stop: async () => {
-      await kubeRequest(kc, 'DELETE', `${WEBHOOKS}/${name}`).catch(() => undefined);
-      await server.close();
-      cert.cleanup();
-    },
-  };
+}
+
+export async function unregisterVmWebhook(kc: k8s.KubeConfig, name: string): Promise<void> {
+  await kubeRequest(kc, 'DELETE', `${WEBHOOKS}/${name}`).catch(() => undefined);
 }
