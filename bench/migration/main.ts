@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     log(`wrote ${join(OUT, `results${SUFFIX}`)}.{json,svg,html}`);
   } finally {
     for (const p of probes) await killProbe(p);
-    await world?.stop();
+    await world?.stop().catch((e: unknown) => console.error(e));
     await cp.stop();
   }
 }

@@ -274,12 +274,19 @@ export class TenantWorld {
       .map((port) => port.replace(/^rtos-/, ''));
   }
 
+  /** Stops every part, each even when an earlier one failed to (no daemon is left behind). */
   async stop(): Promise<void> {
-    await this.stopManager();
-    await this.capk.stop();
-    await this.sim.stop();
-    await this.datapath?.stop();
-    await this.ovn.stop();
+    const errors: unknown[] = [];
+    const parts = [
+      () => this.stopManager(),
+      () => this.capk.stop(),
+      () => this.sim.stop(),
+      async () => this.datapath?.stop(),
+      () => this.ovn.stop(),
+    ];
+    for (const stop of parts) await stop().catch((e: unknown) => errors.push(e));
     this.client.close();
+    if (errors.length)
+      throw new AggregateError(errors, `tenant world: ${errors.length} part(s) failed to stop`);
   }
 }
