@@ -1252,14 +1252,9 @@ export class KubevirtSimulator {
       handedOff = true;
       await at('PreparingTarget');
 
-      await this.opts.hooks?.awaitTargetReady?.({
-        migration: m,
-        vmi,
-        sourcePod,
-        sourceNode,
-        targetPod,
-        targetNode,
-      });
+      // What the node-side hooks see of this migration from the hand-off on.
+      const handedOver = { migration: m, vmi, sourcePod, sourceNode, targetPod, targetNode };
+      await this.opts.hooks?.awaitTargetReady?.(handedOver);
       if (this.stop$.signal.aborted) throw new Stopped();
       state.targetNodeAddress = this.nodeAddress(targetNode) ?? targetNode;
       await this.updateVmiMigrationState(vmi, state);
@@ -1272,16 +1267,7 @@ export class KubevirtSimulator {
       await at('Running');
 
       await this.sleep(this.timing.migrationMs);
-      await this.unlessStopped(
-        this.opts.hooks?.onTargetDomainReady?.({
-          migration: m,
-          vmi,
-          sourcePod,
-          sourceNode,
-          targetPod,
-          targetNode,
-        }),
-      );
+      await this.unlessStopped(this.opts.hooks?.onTargetDomainReady?.(handedOver));
       state.targetNodeDomainReadyTimestamp = metaTime(new Date());
       await this.updateVmiMigrationState(vmi, state);
       await this.step();

@@ -22,6 +22,7 @@ import {
   type KubeObject,
 } from '../../src/runtime/index.js';
 import { startCapkStandIn, type CapkStandIn } from '../env/capk-standin.js';
+import { kubevirtMachineObject } from '../env/tenant-world.js';
 import { createTestNamespace, testKubeConfig } from '../env/kube.js';
 import { waitFor } from '../env/processes.js';
 import { serveVmWebhook, type VmWebhook } from '../env/webhook.js';
@@ -58,22 +59,7 @@ describe('OvnKubeDriver behind the machine network controller', () => {
       metadata: { name: 'tenant', namespace: ns },
       spec: { network: { ipam: { cidrs: ['10.200.0.0/24'] }, dnsServers: ['10.96.0.10'] } },
     } as KubeObject);
-    await client.create(KubevirtMachines, {
-      metadata: { name: 'm1', namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': 'tenant' } },
-      spec: {
-        virtualMachineTemplate: {
-          spec: {
-            runStrategy: 'Always',
-            template: {
-              spec: {
-                evictionStrategy: 'LiveMigrate',
-                domain: { devices: {}, resources: { requests: { memory: '1Gi' } } },
-              },
-            },
-          },
-        },
-      },
-    } as KubeObject);
+    await client.create(KubevirtMachines, kubevirtMachineObject(ns, 'tenant', 'm1'));
   }, 60_000);
 
   afterAll(async () => {
