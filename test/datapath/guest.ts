@@ -8,9 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stopPid, waitFor } from '../env/processes.js';
+import { run, stopPid, waitFor } from '../env/processes.js';
 import { POD_MTU, type InfraNodes } from './infra-nodes.js';
-import { addVethPair, ipBatch, run, type NetnsLedger } from './netns.js';
+import { addVethPair, disableIpv6, ipBatch, netnsExec, txChecksumOff, type NetnsLedger } from './netns.js';
 
 export const GUEST_DHCP_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'guest-dhcp.sh');
 
@@ -70,10 +70,9 @@ export class GuestVm {
   /** Creates the guest's namespace and its bridge NIC (powered off: no DHCP yet). */
   async create(): Promise<void> {
     await this.ledger.addNetns(this.netns);
-    await run('ip', ['netns', 'exec', this.netns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+    await disableIpv6(this.netns);
     await ipBatch(this.netns, ['link add eth0 type bridge', `link set eth0 address ${this.mac}`]);
-    // The userspace datapath does not complete partial checksums: the guest computes its own.
-    await run('ip', ['netns', 'exec', this.netns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    await txChecksumOff(this.netns, 'eth0');
   }
 
   /** The CNI ADD for one launcher pod: a veth from the guest to the node's br-int, bound to the VM's port. */
@@ -94,7 +93,7 @@ export class GuestVm {
       `link set ${nic.guestIf} master eth0`,
       `link set dev ${nic.guestIf} type bridge_slave isolated on`,
     ]);
-    await run('ip', ['netns', 'exec', this.netns, 'ethtool', '-K', nic.guestIf, 'tx', 'off']);
+    await txChecksumOff(this.netns, nic.guestIf);
     await ipBatch(nodeNs, [`link set ${nic.nodeIf} up`]);
     await this.nodes.plug(node, nic.nodeIf, logicalPort);
     this.nics.set(pod, nic);
@@ -210,7 +209,7 @@ export class GuestVm {
 
   /** Runs a command in the guest. */
   exec(cmd: string, ...args: string[]): Promise<string> {
-    return run('ip', ['netns', 'exec', this.netns, cmd, ...args]);
+    return netnsExec(this.netns, cmd, ...args);
   }
 
   private nicOf(pod: string): GuestNic {

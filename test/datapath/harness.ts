@@ -26,7 +26,16 @@ import type { PodNetwork, SimulatorHooks } from '../kubevirt-sim/index.js';
 import type { TestNode } from '../network-ovn/topology.js';
 import { GuestVm } from './guest.js';
 import { InfraNodes, POD_MTU } from './infra-nodes.js';
-import { DATAPATH_DIR_PREFIX, NetnsLedger, addVethPair, ipBatch, run, sweepStaleDatapaths } from './netns.js';
+import {
+  DATAPATH_DIR_PREFIX,
+  NetnsLedger,
+  addVethPair,
+  disableIpv6,
+  ipBatch,
+  netnsExec,
+  sweepStaleDatapaths,
+  txChecksumOff,
+} from './netns.js';
 
 export interface DatapathOptions {
   central: OvnCentral;
@@ -112,7 +121,7 @@ export class DatapathHarness {
 
   /** Runs a command in one of the harness's namespaces. */
   exec(netns: string, cmd: string, ...args: string[]): Promise<string> {
-    return run('ip', ['netns', 'exec', netns, cmd, ...args]);
+    return netnsExec(netns, cmd, ...args);
   }
 
   /** The pod network the simulator's kubelet calls: CNI ADD (no IP on the pod: DHCP) and DEL. */
@@ -133,17 +142,20 @@ export class DatapathHarness {
   simulatorHooks(): SimulatorHooks {
     return {
       awaitTargetReady: async ({ targetPod, vmi }) => {
-        const guest = this.guests.get(`${vmi.metadata.namespace}/${vmi.metadata.name}`);
-        if (!guest) throw new Error(`datapath: no guest for ${vmi.metadata.name}`);
-        const { node, ifname } = guest.nodeInterface(targetPod.metadata!.name!);
+        const { node, ifname } = this.guestOf(vmi).nodeInterface(targetPod.metadata!.name!);
         await this.nodes.waitInstalled(node, ifname, this.opts.targetInstallTimeoutMs ?? 30_000);
       },
       onTargetDomainReady: async ({ sourcePod, targetPod, vmi }) => {
-        const guest = this.guests.get(`${vmi.metadata.namespace}/${vmi.metadata.name}`);
-        if (!guest) throw new Error(`datapath: no guest for ${vmi.metadata.name}`);
-        await guest.switchOver(sourcePod.metadata!.name!, targetPod.metadata!.name!);
+        await this.guestOf(vmi).switchOver(sourcePod.metadata!.name!, targetPod.metadata!.name!);
       },
     };
+  }
+
+  /** The guest of a migrating VMI; a migration of a VM the harness never started cannot be moved. */
+  private guestOf(vmi: { metadata: { namespace?: string; name?: string } }): GuestVm {
+    const guest = this.guests.get(`${vmi.metadata.namespace}/${vmi.metadata.name}`);
+    if (!guest) throw new Error(`datapath: no guest for ${vmi.metadata.name}`);
+    return guest;
   }
 
   async stop(): Promise<void> {
@@ -160,14 +172,14 @@ export class DatapathHarness {
     const nodeIf = `pod${n.index}`;
     await this.ledger.addNetns(netns);
     await addVethPair({ name: 'eth0', netns }, { name: nodeIf, netns: nodeNs }, POD_MTU);
-    await run('ip', ['netns', 'exec', netns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+    await disableIpv6(netns);
     await ipBatch(netns, [
       `link set eth0 address ${n.pod.mac}`,
       `addr add ${n.pod.ip}/24 dev eth0`,
       'link set eth0 up',
       `route add default via ${n.routerIp}`,
     ]);
-    await run('ip', ['netns', 'exec', netns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    await txChecksumOff(netns, 'eth0');
     await ipBatch(nodeNs, [`link set ${nodeIf} up`]);
     await this.nodes.plug(n.name, nodeIf, n.pod.name);
     await this.nodes.waitInstalled(n.name, nodeIf, 30_000);

@@ -6,8 +6,8 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { OvnCentral } from '../env/ovn-central.js';
-import { startDaemon, waitFor } from '../env/processes.js';
-import { ipBatch, run, type NetnsLedger } from './netns.js';
+import { run, startDaemon, waitFor } from '../env/processes.js';
+import { ipBatch, type NetnsLedger } from './netns.js';
 
 const UNDERLAY_PREFIX = '192.168.250';
 export const POD_MTU = 1400;

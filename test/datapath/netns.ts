@@ -1,7 +1,6 @@
 // Network namespaces and the commands run in them, for the datapath harness. Everything one harness
 // creates is recorded under its own temp dir (an `owner` pid file, the namespaces, daemon pid files),
 // so that a later run can remove what a killed run left behind: nothing here outlives its owner.
-import { spawn } from 'node:child_process';
 import {
   appendFileSync,
   cpSync,
@@ -14,42 +13,23 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { execFileAsync, isAlive, stopPid } from '../env/processes.js';
+import { isAlive, run, stopPid } from '../env/processes.js';
 
 export const DATAPATH_DIR_PREFIX = 'capk-podnet-dp-';
 
-/** Runs a command; throws with its stderr. `input` goes to stdin (for `ip -batch -`). */
-export async function run(
-  cmd: string,
-  args: string[],
-  opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<string> {
-  if (opts.input === undefined) {
-    try {
-      const { stdout } = await execFileAsync(cmd, args, {
-        env: opts.env ?? process.env,
-        maxBuffer: 16 << 20,
-      });
-      return stdout;
-    } catch (e) {
-      const err = e as { stderr?: string; message: string };
-      throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
-    }
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(out)
-        : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`)),
-    );
-    child.stdin.end(opts.input);
-  });
+/** A command run inside a network namespace (`ip netns exec`). */
+export function netnsExec(netns: string, cmd: string, ...args: string[]): Promise<string> {
+  return run('ip', ['netns', 'exec', netns, cmd, ...args]);
+}
+
+/** The userspace datapath does not complete partial checksums: whoever sends through it computes its own. */
+export function txChecksumOff(netns: string, ifname: string): Promise<string> {
+  return netnsExec(netns, 'ethtool', '-K', ifname, 'tx', 'off');
+}
+
+/** IPv4 only: no IPv6 autoconfiguration noise on the harness's links. */
+export function disableIpv6(netns: string): Promise<string> {
+  return netnsExec(netns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1');
 }
 
 /** `ip -n <ns> -batch -`: several link/addr/route changes in one process, back to back. */

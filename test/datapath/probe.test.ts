@@ -11,6 +11,7 @@ import {
   type MigrationAnalysis,
   type ProbeReport,
 } from '../../bench/migration/analysis.js';
+import { txChecksumOff } from './netns.js';
 import { startNodeIn as startNode, startProbe, stopProbe, type Probe } from './probe-runner.js';
 
 const exec = promisify(execFile);
@@ -79,8 +80,8 @@ describeAsRoot('probe app over a veth pair with a 100 ms link outage', () => {
       [nsClient, 'c0', CLIENT_IP],
     ] as const) {
       await ip('-n', ns, 'addr', 'add', `${addr}/30`, 'dev', dev);
-      // As on the harness's OVS ports: the userspace datapath does not fill in offloaded checksums.
-      await exec('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'tx', 'off']);
+      // As on the harness's OVS ports.
+      await txChecksumOff(ns, dev);
       await ip('-n', ns, 'link', 'set', dev, 'up');
     }
     // Permanent neighbours: Linux flushes learned ones when the link drops, and a re-ARP lost at

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileAsync, startDaemon, stopPid, waitFor, type Daemon } from './processes.js';
+import { execFileAsync, run, startDaemon, stopPid, waitFor, type Daemon } from './processes.js';
 
 export const OVN_SCHEMA_DIR = '/usr/share/ovn';
 
@@ -97,14 +97,8 @@ export class OvnCentral {
     if (!opts.keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async run(cmd: string, args: string[]): Promise<string> {
-    try {
-      const { stdout } = await execFileAsync(cmd, args, { env: this.env, maxBuffer: 64 << 20 });
-      return stdout;
-    } catch (e) {
-      const err = e as { stderr?: string; message: string };
-      throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
-    }
+  private run(cmd: string, args: string[]): Promise<string> {
+    return run(cmd, args, { env: this.env });
   }
 
   private async startDb(db: 'nb' | 'sb'): Promise<void> {

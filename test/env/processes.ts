@@ -81,3 +81,37 @@ export function waitFor<T>(
 ): Promise<T> {
   return poll(what, fn, timeoutMs, intervalMs);
 }
+
+/** Runs a command; throws with its stderr. `input` goes to stdin (for `ip -batch -`). */
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
+  if (opts.input === undefined) {
+    try {
+      const { stdout } = await execFileAsync(cmd, args, {
+        env: opts.env ?? process.env,
+        maxBuffer: 64 << 20,
+      });
+      return stdout;
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
+    }
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`)),
+    );
+    child.stdin.end(opts.input);
+  });
+}

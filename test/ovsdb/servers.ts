@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileAsync, freePort, startDaemon, stopPid, waitFor, type Daemon } from '../env/processes.js';
+import { freePort, run, startDaemon, stopPid, waitFor, type Daemon } from '../env/processes.js';
 
 export const NB_SCHEMA = '/usr/share/ovn/ovn-nb.ovsschema';
 
@@ -17,15 +17,6 @@ export interface TlsFiles {
   /** A client certificate from a CA the server does not trust. */
   strangerKey: string;
   strangerCert: string;
-}
-
-async function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  try {
-    return (await execFileAsync(cmd, args, { env: env ?? process.env, maxBuffer: 64 << 20 })).stdout;
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
-  }
 }
 
 /** A CA, and server and client certificates it signed, made with openssl. */
@@ -129,7 +120,7 @@ export class StandaloneServer {
   }
 
   async nbctl(...args: string[]): Promise<string> {
-    return run('ovn-nbctl', [`--db=${this.remote}`, ...args], toolEnv(this.dir));
+    return run('ovn-nbctl', [`--db=${this.remote}`, ...args], { env: toolEnv(this.dir) });
   }
 
   /** Converts the live database to another schema (ovsdb-client convert), as an OVN upgrade does. */
@@ -234,7 +225,7 @@ export class RaftCluster {
 
   async nbctl(...args: string[]): Promise<string> {
     const live = this.members.map((m, i) => (m.daemon ? this.remote(i) : undefined)).filter(Boolean);
-    return run('ovn-nbctl', [`--db=${live.join(',')}`, ...args], toolEnv(this.dir));
+    return run('ovn-nbctl', [`--db=${live.join(',')}`, ...args], { env: toolEnv(this.dir) });
   }
 
   /** Index of the member that says it is leader, or undefined. */
