@@ -26,7 +26,7 @@ import { arpRequest, outputs, syncTraceNeighbours } from '../test/network-ovn/tr
 import { datapathUnavailable } from '../test/datapath/netns.js';
 import { killProbe, startProbePair, stopProbe, type Probe } from '../test/datapath/probe-runner.js';
 import type { GuestVm } from '../test/datapath/guest.js';
-import { analyzeMigration } from '../bench/migration/analysis.js';
+import { analyzeMigration, cutoverMarks, tcpOutcome } from '../bench/migration/analysis.js';
 
 const keep = process.argv.includes('--keep');
 const root = join(import.meta.dirname, '..');
@@ -159,11 +159,7 @@ async function main(): Promise<void> {
     if (world.datapath) {
       const dp = world.datapath;
       for (const r of rows) {
-        const guest = await waitFor(
-          `${r.machine}'s guest`,
-          async () => dp.guest(world.ns, r.machine),
-          30_000,
-        );
+        const guest = await dp.waitGuest(world.ns, r.machine);
         const l = await guest.waitLease(30_000);
         leases.push({
           machine: r.machine,
@@ -238,11 +234,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 1_000));
       const client = await stopProbe(probe.client);
       const server = await stopProbe(probe.server);
-      const marks = probe.guest.switchovers.map((s, index) => ({
-        index,
-        atMs: s.atMs,
-        label: `${s.from} → ${s.to}`,
-      }));
+      const marks = cutoverMarks(probe.guest.switchovers);
       // Windows narrower than the spacing of migrations, so that no outage counts for two cutovers.
       const analysis = analyzeMigration({
         client,
@@ -258,14 +250,10 @@ async function main(): Promise<void> {
         const c = analysis.cutovers[i];
         if (c && Number.isFinite(c.combinedDowntimeMs)) m.downtimeMs = Math.round(c.combinedDowntimeMs);
       });
-      const errors = [...client.tcp.errors, ...server.tcp.errors, ...(client.bulk.errors ?? [])];
+      const tcp = tcpOutcome(client, server);
       packets = {
-        tcpIntact:
-          errors.length === 0 &&
-          !client.tcp.closed &&
-          client.tcp.mismatchAt === undefined &&
-          server.bulk.patternOk,
-        resets: errors.filter((e) => e.code === 'ECONNRESET').length,
+        tcpIntact: tcp.intact,
+        resets: tcp.resets,
         bytesVerified: client.tcp.bytesVerified,
         probedFrom: probe.pod,
       };

@@ -1,9 +1,11 @@
 import {
   analyzeMigration,
+  cutoverMarks,
   downtimeStats,
   formatTable,
   percentile,
   receiveGaps,
+  tcpOutcome,
   type ProbeReport,
   type ReceivedProbe,
 } from './analysis.js';
@@ -304,5 +306,40 @@ describe('formatTable', () => {
       marks: [],
     });
     expect(formatTable(analysis)).toMatch(/p50 of 0\s+-\s+-\s+-/);
+  });
+});
+
+describe('tcpOutcome', () => {
+  const clean = () => report('client', [], END);
+  it('is intact when neither end saw an error and every byte came back as sent', () => {
+    expect(tcpOutcome(clean(), report('server', [], END))).toEqual({ errors: [], resets: 0, intact: true });
+  });
+  it.each<[string, (c: ProbeReport, s: ProbeReport) => void, number]>([
+    ['a reset on the echo', (c) => c.tcp.errors.push({ code: 'ECONNRESET', atMs: T0 }), 1],
+    [
+      'a reset the server saw on the bulk stream',
+      (_, s) => (s.bulk.errors = [{ code: 'ECONNRESET', atMs: T0 }]),
+      1,
+    ],
+    ['an early close', (c) => (c.tcp.closed = true), 0],
+    ['a byte out of pattern', (c) => (c.tcp.mismatchAt = 100), 0],
+    ['a broken bulk pattern', (_, s) => (s.bulk.patternOk = false), 0],
+    ['another error', (c) => c.tcp.errors.push({ code: 'EOF', atMs: T0 }), 0],
+  ])('is broken by %s', (_name, spoil, resets) => {
+    const c = clean();
+    const s = report('server', [], END);
+    spoil(c, s);
+    expect(tcpOutcome(c, s)).toMatchObject({ intact: false, resets });
+  });
+});
+
+describe('cutoverMarks', () => {
+  it('numbers the switch-overs in order and labels them by their nodes', () => {
+    const sw = [
+      { atMs: 1, from: 'n1', to: 'n2' },
+      { atMs: 2, from: 'n2', to: 'n1' },
+    ];
+    expect(cutoverMarks(sw)).toEqual([mark(0, 1, 'n1 → n2'), mark(1, 2, 'n2 → n1')]);
+    expect(cutoverMarks(sw, (f, t) => `${f}>${t}`)[1]).toEqual(mark(1, 2, 'n2>n1'));
   });
 });

@@ -389,6 +389,41 @@ function fmt(x: number, width: number, digits = 1): string {
   return (Number.isFinite(x) ? x.toFixed(digits) : '-').padStart(width);
 }
 
+/** Cutover marks from a guest's switch-overs, in order, labelled by where it went. */
+export function cutoverMarks(
+  switchovers: readonly { atMs: number; from: string; to: string }[],
+  label: (from: string, to: string) => string = (from, to) => `${from} → ${to}`,
+): CutoverMark[] {
+  return switchovers.map((s, index) => ({ index, atMs: s.atMs, label: label(s.from, s.to) }));
+}
+
+export interface TcpOutcome {
+  /** Every error either end saw, on the echo and on the bulk stream. */
+  errors: ProbeStreamError[];
+  resets: number;
+  /** One connection each, never broken: nothing failed, nothing closed early, every byte as sent. */
+  intact: boolean;
+}
+
+export function tcpOutcome(client: ProbeReport, server: ProbeReport): TcpOutcome {
+  const errors = [
+    ...client.tcp.errors,
+    ...server.tcp.errors,
+    ...(client.bulk.errors ?? []),
+    ...(server.bulk.errors ?? []),
+  ];
+  return {
+    errors,
+    resets: errors.filter((e) => e.code === 'ECONNRESET').length,
+    intact:
+      errors.length === 0 &&
+      !client.tcp.closed &&
+      client.tcp.mismatchAt === undefined &&
+      client.bulk.patternOk &&
+      server.bulk.patternOk,
+  };
+}
+
 /** A fixed-width table: one row per cutover, then p50/p95/p99/max per direction and combined. */
 export function formatTable(analysis: MigrationAnalysis): string {
   const head =

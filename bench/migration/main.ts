@@ -18,7 +18,14 @@ import { KubeControlPlane } from '../../test/env/kube-control-plane.js';
 import { TenantWorld } from '../../test/env/tenant-world.js';
 import { datapathUnavailable } from '../../test/datapath/netns.js';
 import { killProbe, startProbePair, stopProbe, type Probe } from '../../test/datapath/probe-runner.js';
-import { analyzeMigration, downtimeStats, formatTable, type ProbeReport } from './analysis.js';
+import {
+  analyzeMigration,
+  cutoverMarks,
+  downtimeStats,
+  formatTable,
+  tcpOutcome,
+  type ProbeReport,
+} from './analysis.js';
 import { renderHtml, renderSvg } from './plot.js';
 
 const { values } = parseArgs({
@@ -42,6 +49,8 @@ const SUFFIX = MODE === 'two-ports' ? '' : `-${MODE}`;
 const log = (m: string) => console.log(`[migration ${new Date().toISOString().slice(11, 23)}] ${m}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, d = 1) => Number(x.toFixed(d));
+/** n1 for bench-mig-<id>-n1: the table's labels stay short. */
+const shortNode = (node: string) => node.replace(/^.*-/, '');
 
 /** TCP counters of one namespace (they are per network namespace). */
 async function tcpCounters(
@@ -79,13 +88,7 @@ async function main(): Promise<void> {
     await w.createCluster('t', { ipam: { cidrs: ['10.244.200.0/24'] }, dnsServers: ['10.96.0.10'] });
     await w.createMachine('t', 't-m1');
     const ip = (await w.networkReadyOn('t-m1', undefined, 60_000)).status!.network!.ipv4!;
-    const guest = await (async () => {
-      for (;;) {
-        const g = w.datapath!.guest(w.ns, 't-m1');
-        if (g) return g;
-        await sleep(50);
-      }
-    })();
+    const guest = await w.datapath!.waitGuest(w.ns, 't-m1');
     const lease = await guest.waitLease(30_000);
     log(`VM t-m1 ${ip} on ${await w.vmiNode('t-m1')}, leased ${lease.ip} by DHCP`);
 
@@ -135,11 +138,7 @@ async function main(): Promise<void> {
       vm: await tcpCounters(w, guest.netns),
     };
 
-    const marks = guest.switchovers.map((s, index) => ({
-      index,
-      atMs: s.atMs,
-      label: `${s.from.replace(/^.*-/, '')} → ${s.to.replace(/^.*-/, '')}`,
-    }));
+    const marks = cutoverMarks(guest.switchovers, (from, to) => `${shortNode(from)} → ${shortNode(to)}`);
     // Windows narrower than the spacing of migrations, so that no outage counts for two cutovers.
     const analysis = analyzeMigration({
       client: clientReport,
@@ -149,24 +148,12 @@ async function main(): Promise<void> {
       windowBeforeMs: 500,
       windowAfterMs: Math.min(1_500, PAUSE_MS),
     });
-    const resets = [
-      ...clientReport.tcp.errors,
-      ...serverReport.tcp.errors,
-      ...(clientReport.bulk.errors ?? []),
-      ...(serverReport.bulk.errors ?? []),
-    ].filter((e) => e.code === 'ECONNRESET').length;
+    const tcp = tcpOutcome(clientReport, serverReport);
     const retransmissions =
       countersAfter.pod.retransSegs -
       countersBefore.pod.retransSegs +
       (countersAfter.vm.retransSegs - countersBefore.vm.retransSegs);
     const reaction = downtimeStats(reactions);
-    const tcpIntact =
-      clientReport.tcp.errors.length === 0 &&
-      !clientReport.tcp.closed &&
-      clientReport.tcp.mismatchAt === undefined &&
-      clientReport.bulk.patternOk &&
-      serverReport.bulk.patternOk;
-
     console.log('\n' + formatTable(analysis));
     const summary = {
       mode: MODE,
@@ -175,9 +162,9 @@ async function main(): Promise<void> {
       intervalMs: INTERVAL_MS,
       downtimeMs: analysis.stats,
       tcp: {
-        resets,
-        errors: clientReport.tcp.errors.length + serverReport.tcp.errors.length,
-        intact: tcpIntact,
+        resets: tcp.resets,
+        errors: tcp.errors.length,
+        intact: tcp.intact,
         bytesVerified: clientReport.tcp.bytesVerified,
         bulkBytes: serverReport.bulk.bytesReceived ?? 0,
         retransmissions,
@@ -188,7 +175,7 @@ async function main(): Promise<void> {
       },
       controllerReactionMs: reaction,
       targets: {
-        resets: { target: 0, met: resets === 0 },
+        resets: { target: 0, met: tcp.resets === 0 },
         downtimeP99Ms: {
           target: 50,
           value: analysis.stats.combined.p99,
@@ -205,7 +192,7 @@ async function main(): Promise<void> {
         `downtime (worse direction) p50 ${round(analysis.stats.combined.p50)} / p95 ${round(analysis.stats.combined.p95)} / p99 ${round(analysis.stats.combined.p99)} / max ${round(analysis.stats.combined.max)} ms  (target p99 ≤ 50)`,
         `  pod→VM p50 ${round(analysis.stats.podToVm.p50)} / p99 ${round(analysis.stats.podToVm.p99)} ms; VM→pod p50 ${round(analysis.stats.vmToPod.p50)} / p99 ${round(analysis.stats.vmToPod.p99)} ms`,
         `controller reaction p50 ${reaction.p50} / p99 ${reaction.p99} / max ${reaction.max} ms  (target p99 ≤ 20)`,
-        `TCP: resets ${resets} (target 0), errors ${summary.tcp.errors}, stream intact ${tcpIntact}, ${clientReport.tcp.bytesVerified} echo bytes verified, ${summary.tcp.bulkBytes} bulk bytes, ${retransmissions} retransmitted segments`,
+        `TCP: resets ${tcp.resets} (target 0), errors ${summary.tcp.errors}, stream intact ${tcp.intact}, ${clientReport.tcp.bytesVerified} echo bytes verified, ${summary.tcp.bulkBytes} bulk bytes, ${retransmissions} retransmitted segments`,
         `load average ${summary.loadAverage.start.join(' ')} → ${summary.loadAverage.end.join(' ')}`,
       ].join('\n'),
     );
@@ -239,7 +226,7 @@ async function main(): Promise<void> {
           mode: MODE,
           migrations: rows.length,
           'probe interval': `${INTERVAL_MS} ms`,
-          'TCP resets': resets,
+          'TCP resets': tcp.resets,
           'retransmitted segments': retransmissions,
           'controller reaction p50/p99': `${reaction.p50} / ${reaction.p99} ms`,
           'load average': summary.loadAverage.start.join(' '),

@@ -22,6 +22,7 @@ import {
 } from '../../src/kubevirt/resources.js';
 import { RestClient, type KubeObject } from '../../src/runtime/index.js';
 import type { OvnCentral } from '../env/ovn-central.js';
+import { waitFor } from '../env/processes.js';
 import type { PodNetwork, SimulatorHooks } from '../kubevirt-sim/index.js';
 import type { TestNode } from '../network-ovn/topology.js';
 import { GuestVm } from './guest.js';
@@ -112,6 +113,11 @@ export class DatapathHarness {
   /** The running guest of a VM (by namespace/name), if it has been started. */
   guest(namespace: string, name: string): GuestVm | undefined {
     return this.guests.get(`${namespace}/${name}`);
+  }
+
+  /** Waits for the VM's guest to be started (its first launcher pod running). */
+  waitGuest(namespace: string, name: string, timeoutMs = 30_000): Promise<GuestVm> {
+    return waitFor(`${namespace}/${name}'s guest`, async () => this.guest(namespace, name), timeoutMs);
   }
 
   /** Problems met in background work (a guest that failed to boot), for tests to assert on. */

@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { OvnCentral } from '../env/ovn-central.js';
 import { run, startDaemon, waitFor } from '../env/processes.js';
-import { ipBatch, type NetnsLedger } from './netns.js';
+import { addVethPair, ipBatch, type NetnsLedger } from './netns.js';
 
 const UNDERLAY_PREFIX = '192.168.250';
+/** Ethernet's: the pods' 1400 leaves room for the Geneve header. */
+const UNDERLAY_MTU = 1500;
 export const POD_MTU = 1400;
 
 export interface InfraNode {
@@ -119,20 +121,16 @@ export class InfraNodes {
     };
     this.byName.set(name, node);
     await this.ledger.addNetns(netns);
-    const env = {
-      ...process.env,
-      ...Object.fromEntries(
-        [
-          'OVS_RUNDIR',
-          'OVS_LOGDIR',
-          'OVS_DBDIR',
-          'OVS_SYSCONFDIR',
-          'OVN_RUNDIR',
-          'OVN_LOGDIR',
-          'OVN_DBDIR',
-        ].map((k) => [k, dir]),
-      ),
-    };
+    // Every OVS and OVN default directory inside the node's dir.
+    const dirs = [
+      'OVS_RUNDIR',
+      'OVS_LOGDIR',
+      'OVS_DBDIR',
+      'OVS_SYSCONFDIR',
+      'OVN_RUNDIR',
+      'OVN_LOGDIR',
+      'OVN_DBDIR',
+    ];
     const db = join(dir, 'conf.db');
     const sock = join(dir, 'db.sock');
     await run('ovsdb-tool', ['create', db, '/usr/share/openvswitch/vswitch.ovsschema']);
@@ -145,9 +143,7 @@ export class InfraNodes {
           'exec',
           netns,
           'env',
-          ...Object.entries(env)
-            .filter(([k]) => k.startsWith('OVS_') || k.startsWith('OVN_'))
-            .map(([k, v]) => `${k}=${v}`),
+          ...dirs.map((k) => `${k}=${dir}`),
           cmd,
           ...args,
           '--no-chdir',
@@ -181,20 +177,7 @@ export class InfraNodes {
     daemon('ovs-vswitchd', 'ovs-vswitchd', [`unix:${sock}`]);
     // The underlay: a veth from the node to the underlay bridge, under OVS's br-phy, which holds
     // the node's tunnel endpoint address.
-    await run('ip', [
-      'link',
-      'add',
-      'ul0',
-      'netns',
-      netns,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      `u${index}`,
-      'netns',
-      this.underlay,
-    ]);
+    await addVethPair({ name: 'ul0', netns }, { name: `u${index}`, netns: this.underlay }, UNDERLAY_MTU);
     await ipBatch(this.underlay, [`link set u${index} master br0`, `link set u${index} up`]);
     await ipBatch(netns, ['link set ul0 up']);
     await this.vsctl(

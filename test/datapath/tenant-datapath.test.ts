@@ -1,7 +1,7 @@
 // Real packets on a real OVN datapath, driven end to end: the API server, the KubeVirt simulator,
 // capk-podnet's controller with the OVN driver, and per infra node OVS + ovn-controller in network
 // namespaces. The guest configures itself only by DHCP from its port; the harness never writes NB.
-import { analyzeMigration, formatTable, type CutoverMark } from '../../bench/migration/analysis.js';
+import { analyzeMigration, cutoverMarks, formatTable } from '../../bench/migration/analysis.js';
 import { TenantWorld } from '../env/tenant-world.js';
 import { testKubeConfig } from '../env/kube.js';
 import { waitFor } from '../env/processes.js';
@@ -26,8 +26,8 @@ async function ping(w: TenantWorld, netns: string, ip: string): Promise<void> {
   });
 }
 
-async function guestOf(w: TenantWorld, name: string): Promise<GuestVm> {
-  return waitFor(`${name}'s guest`, async () => w.datapath!.guest(w.ns, name), 30_000);
+function guestOf(w: TenantWorld, name: string): Promise<GuestVm> {
+  return w.datapath!.waitGuest(w.ns, name);
 }
 
 /** The guest once its machine is NetworkReady and DHCP has configured it. */
@@ -142,9 +142,7 @@ suite('real packets: DHCP, gateway, reachability and TCP across live migrations'
       // Everything written was echoed back intact, up to what was still in flight at the stop.
       expect(clientReport.tcp.bytesSent - clientReport.tcp.bytesVerified).toBeLessThan(64 * 1024);
 
-      const marks: CutoverMark[] = guest.switchovers
-        .slice(marksBefore)
-        .map((s, index) => ({ index, atMs: s.atMs, label: `${s.from} → ${s.to}` }));
+      const marks = cutoverMarks(guest.switchovers.slice(marksBefore));
       expect(marks).toHaveLength(4);
       const a = analyzeMigration({ client: clientReport, server: serverReport, intervalMs: interval, marks });
       if (a.stats.combined.max >= 2_000) console.log(formatTable(a));
