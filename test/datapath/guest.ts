@@ -12,6 +12,9 @@ import { run, stopPid, waitFor } from '../env/processes.js';
 import { POD_MTU, type InfraNodes } from './infra-nodes.js';
 import { addVethPair, disableIpv6, ipBatch, netnsExec, txChecksumOff, type NetnsLedger } from './netns.js';
 
+/** Guest NIC ifindexes start here, far above any node namespace's own (see attach). */
+const GUEST_NIC_IFINDEX_BASE = 10_000;
+
 export const GUEST_DHCP_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'guest-dhcp.sh');
 
 /** One DHCP event as the guest's udhcpc script recorded it. */
@@ -87,7 +90,15 @@ export class GuestVm {
       logicalPort,
     };
     const nodeNs = this.nodes.node(node).netns;
-    await addVethPair({ name: nic.guestIf, netns: this.netns }, { name: nic.nodeIf, netns: nodeNs }, POD_MTU);
+    // ifindexes are per namespace, so the two ends of a veth can share one. Linux then takes the
+    // link's carrier events for non-urgent and batches them up to a second (linkwatch), and the
+    // guest's bridge passed nothing through that NIC for 150–500 ms after a switch-over (it was
+    // the 7th and 8th switch-overs of every bench run). Guest NICs get ifindexes no node reaches.
+    await addVethPair(
+      { name: nic.guestIf, netns: this.netns, ifindex: GUEST_NIC_IFINDEX_BASE + seq },
+      { name: nic.nodeIf, netns: nodeNs },
+      POD_MTU,
+    );
     // Isolated: the bridge never forwards from one node's NIC to another's, while both are up.
     await ipBatch(this.netns, [
       `link set ${nic.guestIf} master eth0`,

@@ -39,7 +39,7 @@ export function ipBatch(ns: string, lines: string[]): Promise<string> {
 
 /** A veth pair whose ends are born in their namespaces (never in the host's), with one MTU. */
 export async function addVethPair(
-  a: { name: string; netns: string },
+  a: { name: string; netns: string; ifindex?: number },
   b: { name: string; netns: string },
   mtu: number,
 ): Promise<void> {
@@ -48,6 +48,7 @@ export async function addVethPair(
     'link',
     'add',
     a.name,
+    ...(a.ifindex === undefined ? [] : ['index', String(a.ifindex)]),
     'netns',
     a.netns,
     'mtu',
