@@ -71,9 +71,9 @@ export function poolSize(pool: Pool): number {
 /**
  * Free addresses in pool order (lowest first), lazily: an allocator walks them and tries to create
  * each address's object until one succeeds, so a stale view of `taken` costs a retry, never a
- * duplicate.
+ * duplicate. `taken` is asked as the walk goes (a live view may change between two addresses).
  */
-export function* freeAddresses(pool: Pool, taken: ReadonlySet<string>): Generator<string> {
+export function* freeAddresses(pool: Pool, taken: { has(address: string): boolean }): Generator<string> {
   for (const r of pool.ranges) {
     const [lo, hi] = usableBounds(r);
     for (let v = lo; v <= hi; v++) {

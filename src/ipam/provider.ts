@@ -4,15 +4,26 @@
 //
 // Uniqueness lives in the API server, not in this process: each address has exactly one possible
 // IPAddress object name (ipAddressObjectName), so two replicas, or a restart between creating the
-// IPAddress and binding the claim, can never give one address to two claims. A claim that ends up
-// with two addresses after such a race keeps the oldest and releases the rest.
+// IPAddress and binding the claim, can never give one address to two claims.
+//
+// One pass per claim, one create in the normal case: the finalizer is written, a free address is
+// chosen from the informer cache plus this process's reservations (AddressLedger: addresses it is
+// creating or has created whose objects the cache does not show yet), so parallel workers never try
+// the same one; its object is created (a 409 means another process holds it: the next address);
+// the claim is bound in one status write. That write never replaces an address another replica
+// bound first: the loser releases its own. A claim left with an address and no binding (a restart
+// between the two writes) adopts it; a claim with extra addresses keeps its bound one and releases
+// the rest. Events are not awaited.
 import { clusterNetworkSpec } from '../api/network.js';
 import {
   Controller,
   ensureFinalizer,
+  getCondition,
   isConflict,
   isDeleting,
+  mergeOwnedConditions,
   ownerReferenceTo,
+  OwnWrites,
   PatchHelper,
   removeFinalizer,
   setCondition,
@@ -33,6 +44,7 @@ import {
   unusableReason,
   type Pool,
 } from './pool.js';
+import { AddressLedger } from './ledger.js';
 import {
   IPAddressClaims,
   IPAddresses,
@@ -72,10 +84,14 @@ interface Deps {
   client: RestClient;
   events: EventRecorder;
   claims: Informer<IPAddressClaim>;
+  own: OwnWrites<IPAddressClaim>;
   addresses: Informer<IPAddress>;
+  ledger: AddressLedger;
   pools: Informer<KubeObject>;
   opts: Required<PoolProviderOptions>;
 }
+
+const owned = [ReadyCondition];
 
 /** Builds the provider's controller and registers it with the manager. */
 export function addInClusterPoolProvider(mgr: Manager, options: PoolProviderOptions = {}): Controller {
@@ -84,11 +100,18 @@ export function addInClusterPoolProvider(mgr: Manager, options: PoolProviderOpti
     maxAttempts: options.maxAttempts ?? 16,
     concurrency: options.concurrency ?? 4,
   };
+  const claims = mgr.informer<IPAddressClaim>(IPAddressClaims);
+  const addresses = mgr.informer<IPAddress>(IPAddresses);
+  const ledger = new AddressLedger();
+  // Before the controller's own handlers: a claim woken by an address event finds it in the ledger.
+  addresses.addHandler((e) => ledger.observe(e));
   const deps: Deps = {
     client: mgr.client,
     events: mgr.events('capk-podnet-ipam'),
-    claims: mgr.informer<IPAddressClaim>(IPAddressClaims),
-    addresses: mgr.informer<IPAddress>(IPAddresses),
+    claims,
+    own: new OwnWrites(claims, mgr.client, IPAddressClaims),
+    addresses,
+    ledger,
     pools: mgr.informer(KubevirtClusters),
     opts,
   };
@@ -99,6 +122,7 @@ export function addInClusterPoolProvider(mgr: Manager, options: PoolProviderOpti
         (c) => isInClusterPool(c.spec.poolRef) && c.spec.poolRef.name === pool && !c.status?.addressRef?.name,
       )
       .map((c) => ({ namespace: c.metadata.namespace, name: c.metadata.name }));
+  const ofInClusterPool = (o: KubeObject) => isInClusterPool((o as IPAddress).spec?.poolRef);
 
   return mgr.add(
     new Controller({
@@ -107,18 +131,19 @@ export function addInClusterPoolProvider(mgr: Manager, options: PoolProviderOpti
       predicate: (e) => isInClusterPool((e.object as IPAddressClaim).spec?.poolRef),
       concurrency: opts.concurrency,
       watches: [
+        // An address changing concerns its own claim.
         {
-          // An address going away (a machine deleted) may let a waiting claim through; an address
-          // changing concerns its own claim.
           source: IPAddresses,
-          map: (o) => {
-            const a = o as IPAddress;
-            if (!isInClusterPool(a.spec?.poolRef)) return [];
-            return [
-              { namespace: a.metadata.namespace, name: a.spec.claimRef.name },
-              ...pendingClaimsOfPool(a.metadata.namespace, a.spec.poolRef.name),
-            ];
-          },
+          map: (o) =>
+            ofInClusterPool(o)
+              ? [{ namespace: o.metadata.namespace, name: (o as IPAddress).spec.claimRef.name }]
+              : [],
+        },
+        // An address going away (a machine deleted) may let a claim waiting on a full pool through.
+        {
+          source: IPAddresses,
+          predicate: (e) => e.type === 'delete' && ofInClusterPool(e.object),
+          map: (o) => pendingClaimsOfPool(o.metadata.namespace, (o as IPAddress).spec.poolRef.name),
         },
         // A pool created or changed later than its claims.
         { source: KubevirtClusters, map: (o) => pendingClaimsOfPool(o.metadata.namespace, o.metadata.name) },
@@ -129,89 +154,141 @@ export function addInClusterPoolProvider(mgr: Manager, options: PoolProviderOpti
 }
 
 async function reconcileClaim(d: Deps, req: ObjectKey, ctx: ReconcileContext): Promise<Result | void> {
-  const cached = d.claims.get(req);
-  if (!cached || !isInClusterPool(cached.spec.poolRef)) return;
-  const claim = structuredClone(cached);
-  const helper = new PatchHelper<IPAddressClaim>(d.client, IPAddressClaims, claim);
-  const owned = { ownedConditions: [ReadyCondition] };
+  const current = await d.own.current(req);
+  if (!current || !isInClusterPool(current.spec.poolRef)) return;
+  let claim = structuredClone(current);
+  const base = claim.metadata.resourceVersion;
+  const steps: string[] = [];
+  const patchOpts = { ownedConditions: owned, onWrite: (rv: string) => steps.push(rv) };
+  let helper = new PatchHelper<IPAddressClaim>(d.client, IPAddressClaims, claim);
+  const patch = async () => d.own.wrote(req, base, steps, await helper.patch(claim, patchOpts));
 
   if (isDeleting(claim)) {
     await releaseAll(d, claim);
-    if (removeFinalizer(claim, RELEASE_FINALIZER)) await helper.patch(claim, owned);
+    if (removeFinalizer(claim, RELEASE_FINALIZER)) await patch();
     ctx.log.info('released the addresses of a deleted claim');
     return;
   }
   if (ensureFinalizer(claim, RELEASE_FINALIZER)) {
-    await helper.patch(claim, owned);
-    return;
+    // Written before any address exists (a claim deleted meanwhile must release it); the same pass
+    // then allocates.
+    const latest = await helper.patch(claim, patchOpts);
+    d.own.wrote(req, base, steps, latest);
+    if (latest) {
+      claim = structuredClone(latest);
+      helper = new PatchHelper<IPAddressClaim>(d.client, IPAddressClaims, claim);
+    }
   }
-  let result: Result | void;
+  let outcome: Outcome | undefined;
   try {
-    result = await bindAddress(d, claim, ctx);
+    outcome = await allocate(d, claim, ctx);
   } finally {
-    await helper.patch(claim, owned);
+    // Conditions only (a wait, a refusal, an error): the binding has its own write below.
+    if (!outcome?.bind) await patch();
   }
-  return result;
+  if (outcome.bind) {
+    const latest = await writeBinding(d, claim, outcome.bind, ctx);
+    d.own.wrote(req, base, steps, latest);
+  }
+  return outcome.result;
 }
 
-async function bindAddress(d: Deps, claim: IPAddressClaim, ctx: ReconcileContext): Promise<Result | void> {
+interface Outcome {
+  /** An address to bind the claim to (its status has none yet). */
+  bind?: IPAddress;
+  result?: Result;
+}
+
+async function allocate(d: Deps, claim: IPAddressClaim, ctx: ReconcileContext): Promise<Outcome> {
   const ns = claim.metadata.namespace!;
   const poolRef = claim.spec.poolRef;
-  const mine = await liveAddressesOf(d, claim);
+  const mine = d.ledger.addressesOf(ns, claim.metadata.name, poolRef);
   const requested = claim.metadata.annotations?.[REQUESTED_ADDRESS_ANNOTATION];
 
+  const boundName = claim.status?.addressRef?.name;
+  if (boundName) {
+    let bound = mine.find((a) => a.metadata.name === boundName);
+    if (!bound) {
+      // Bound to an address the cache does not show: another replica's, not seen yet, or gone.
+      const live = await d.client.tryGet<IPAddress>(IPAddresses, boundName, ns);
+      if (live?.spec.claimRef.name === claim.metadata.name) bound = live;
+    }
+    if (bound) {
+      await releaseExtra(d, mine, bound, ctx);
+      markBound(claim, bound);
+      return {};
+    }
+    // Its address was deleted under it: allocate again (below), as for a new claim.
+    ctx.log.info('bound address is gone, allocating again', { address: boundName });
+    delete claim.status!.addressRef;
+  }
   if (mine.length > 0) {
-    const [keep, ...extra] = mine;
-    for (const a of extra) await d.client.delete(IPAddresses, a.metadata.name, ns);
-    if (extra.length) ctx.log.info('released duplicate addresses after a race', { kept: keep!.spec.address });
-    return markBound(claim, keep!);
+    // A restart (or another replica) left an address of this claim unbound: adopt the oldest.
+    const [keep] = mine;
+    await releaseExtra(d, mine, keep!, ctx);
+    return { bind: keep! };
   }
 
   const poolObj = d.pools.get({ namespace: ns, name: poolRef.name });
   if (!poolObj) {
     setReady(claim, 'False', Reasons.PoolNotFound, `KubevirtCluster ${poolRef.name} not found`);
-    return;
+    return {};
   }
   const pool = poolOf(poolObj);
   if (typeof pool === 'string') {
     setReady(claim, 'False', Reasons.InvalidPool, pool);
-    return;
+    return {};
   }
 
   if (requested) {
     const why = unusableReason(pool.pool, requested);
     if (why) {
-      setReady(claim, 'False', Reasons.RequestedAddressUnusable, why);
-      await d.events.event(claim, 'Warning', Reasons.RequestedAddressUnusable, why);
-      return;
+      refuse(d, claim, Reasons.RequestedAddressUnusable, why);
+      return {};
     }
-    const created = await tryCreate(d, claim, pool, requested);
-    if (created) return markBound(claim, created);
-    const msg = `requested address ${requested} is held by another claim`;
-    setReady(claim, 'False', Reasons.RequestedAddressInUse, msg);
-    await d.events.event(claim, 'Warning', Reasons.RequestedAddressInUse, msg);
-    return { requeueAfterMs: d.opts.exhaustedRetryMs };
+    const holder = d.ledger.holder(ns, poolRef, requested);
+    const created =
+      holder || !d.ledger.reserve(ns, poolRef, requested, claim.metadata.name)
+        ? undefined
+        : await tryCreate(d, claim, pool, requested);
+    if (created) return { bind: created };
+    refuse(
+      d,
+      claim,
+      Reasons.RequestedAddressInUse,
+      `requested address ${requested} is held by another claim`,
+    );
+    return { result: { requeueAfterMs: d.opts.exhaustedRetryMs } };
   }
 
-  const taken = new Set(
-    d.addresses
-      .list({ namespace: ns })
-      .filter((a) => samePool(a.spec.poolRef, poolRef))
-      .map((a) => a.spec.address),
-  );
+  const taken = d.ledger.taken(ns, poolRef);
   let attempts = 0;
   for (const address of freeAddresses(pool.pool, taken)) {
-    if (attempts++ >= d.opts.maxAttempts) return { requeueAfterMs: 100 }; // let our cache catch up first
+    if (attempts >= d.opts.maxAttempts) return { result: { requeueAfterMs: 100 } }; // let our cache catch up first
+    // The walk is lazy and other workers reserve meanwhile: taken() answers for now.
+    if (!d.ledger.reserve(ns, poolRef, address, claim.metadata.name)) continue;
+    attempts++;
     const created = await tryCreate(d, claim, pool, address);
     if (created) {
-      await d.events.event(claim, 'Normal', Reasons.Allocated, `allocated ${address} from ${poolRef.name}`);
-      return markBound(claim, created);
+      d.events.record(claim, 'Normal', Reasons.Allocated, `allocated ${address} from ${poolRef.name}`);
+      return { bind: created };
     }
   }
-  const msg = `no free address in ${pool.cidrs.join(', ')} (${taken.size} allocated)`;
-  setReady(claim, 'False', Reasons.PoolExhausted, msg);
-  await d.events.event(claim, 'Warning', Reasons.PoolExhausted, msg);
-  return { requeueAfterMs: d.opts.exhaustedRetryMs };
+  refuse(
+    d,
+    claim,
+    Reasons.PoolExhausted,
+    `no free address in ${pool.cidrs.join(', ')} (${taken.size} allocated)`,
+  );
+  return { result: { requeueAfterMs: d.opts.exhaustedRetryMs } };
+}
+
+/** Ready False with a reason; a Warning Event when the reason is new (not on every retry). */
+function refuse(d: Deps, claim: IPAddressClaim, reason: string, message: string): void {
+  const before = getCondition(claim, ReadyCondition);
+  setReady(claim, 'False', reason, message);
+  if (before?.status !== 'False' || before.reason !== reason)
+    d.events.record(claim, 'Warning', reason, message);
 }
 
 interface ParsedPool {
@@ -229,7 +306,10 @@ function poolOf(kc: KubeObject): ParsedPool | string {
   return { pool: parsePool({ cidrs, excluded: [gateway] }), cidrs, gateway };
 }
 
-/** Creates the address's one possible object; undefined when another claim holds it. */
+/**
+ * Creates the address's one possible object, reserved in the ledger by the caller; undefined when
+ * another claim holds it.
+ */
 async function tryCreate(
   d: Deps,
   claim: IPAddressClaim,
@@ -237,55 +317,112 @@ async function tryCreate(
   address: string,
 ): Promise<IPAddress | undefined> {
   const ns = claim.metadata.namespace!;
-  const name = ipAddressObjectName(claim.spec.poolRef.name, address);
+  const poolRef = claim.spec.poolRef;
+  const name = ipAddressObjectName(poolRef.name, address);
   const body: IPAddress = {
     metadata: {
       name,
       namespace: ns,
       labels: {
-        [POOL_NAME_LABEL]: claim.spec.poolRef.name,
+        [POOL_NAME_LABEL]: poolRef.name,
         ...(claim.spec.clusterName ? { 'cluster.x-k8s.io/cluster-name': claim.spec.clusterName } : {}),
       },
       ownerReferences: [ownerReferenceTo(claim, { controller: true })],
     },
     spec: {
       claimRef: { name: claim.metadata.name },
-      poolRef: claim.spec.poolRef,
+      poolRef,
       address,
       prefix: prefixOf(pool.pool, address) ?? 32,
       gateway: pool.gateway,
     },
   };
+  let created: IPAddress;
   try {
-    return await d.client.create(IPAddresses, body);
+    created = await d.client.create(IPAddresses, body);
   } catch (e) {
-    if (!isConflict(e)) throw e;
-    // Ours already, from a previous attempt whose claim update never landed?
+    if (!isConflict(e)) {
+      d.ledger.release(ns, poolRef, address);
+      throw e;
+    }
+    // Ours already, from an attempt whose answer was lost? Otherwise someone else's.
     const existing = await d.client.tryGet<IPAddress>(IPAddresses, name, ns);
-    return existing?.spec.claimRef.name === claim.metadata.name ? existing : undefined;
+    if (existing?.spec.claimRef.name !== claim.metadata.name) {
+      d.ledger.takenElsewhere(ns, poolRef, address, existing);
+      return undefined;
+    }
+    created = existing;
+  }
+  d.ledger.created(ns, poolRef, address, created);
+  return created;
+}
+
+/**
+ * Binds the claim in one status write, guarded by its resourceVersion. On a conflict it reads the
+ * claim: bound meanwhile to another address (another replica won), the address created here is
+ * released and the other binding stands.
+ */
+async function writeBinding(
+  d: Deps,
+  claim: IPAddressClaim,
+  address: IPAddress,
+  ctx: ReconcileContext,
+): Promise<IPAddressClaim | undefined> {
+  const { name, namespace } = claim.metadata;
+  markBound(claim, address);
+  let base = claim;
+  for (let attempt = 0; ; attempt++) {
+    const body = {
+      metadata: { resourceVersion: base.metadata.resourceVersion },
+      status: {
+        addressRef: { name: address.metadata.name },
+        conditions: mergeOwnedConditions(
+          base.status?.conditions ?? [],
+          claim.status?.conditions ?? [],
+          new Set(owned),
+        ),
+      },
+    };
+    try {
+      return await d.client.patch<IPAddressClaim>(IPAddressClaims, name, namespace, body, {
+        subresource: 'status',
+      });
+    } catch (e) {
+      if (!isConflict(e) || attempt >= 5) throw e;
+    }
+    base = await d.client.get<IPAddressClaim>(IPAddressClaims, name, namespace);
+    const other = base.status?.addressRef?.name;
+    if (other && other !== address.metadata.name) {
+      ctx.log.info('claim bound meanwhile by another replica; releasing ours', {
+        ours: address.spec.address,
+        bound: other,
+      });
+      await deleteAddress(d, address);
+      return undefined;
+    }
   }
 }
 
-/** The claim's addresses read live (not from cache), oldest first, so a race resolves the same way everywhere. */
-async function liveAddressesOf(d: Deps, claim: IPAddressClaim): Promise<IPAddress[]> {
+/** Deletes the claim's addresses other than `keep` (left by a race between replicas). */
+async function releaseExtra(d: Deps, mine: IPAddress[], keep: IPAddress, ctx: ReconcileContext) {
+  const extra = mine.filter((a) => a.metadata.name !== keep.metadata.name);
+  for (const a of extra) await deleteAddress(d, a);
+  if (extra.length) ctx.log.info('released duplicate addresses after a race', { kept: keep.spec.address });
+}
+
+async function deleteAddress(d: Deps, a: IPAddress): Promise<void> {
+  await d.client.delete(IPAddresses, a.metadata.name, a.metadata.namespace);
+}
+
+/** The claim's addresses read live (not from cache): what a deletion must release. */
+async function releaseAll(d: Deps, claim: IPAddressClaim): Promise<void> {
   const { items } = await d.client.list<IPAddress>(IPAddresses, {
     namespace: claim.metadata.namespace,
     labelSelector: `${POOL_NAME_LABEL}=${claim.spec.poolRef.name}`,
   });
-  return items
-    .filter(
-      (a) => a.spec.claimRef.name === claim.metadata.name && samePool(a.spec.poolRef, claim.spec.poolRef),
-    )
-    .sort(
-      (a, b) =>
-        (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
-        a.metadata.name.localeCompare(b.metadata.name),
-    );
-}
-
-async function releaseAll(d: Deps, claim: IPAddressClaim): Promise<void> {
-  for (const a of await liveAddressesOf(d, claim))
-    await d.client.delete(IPAddresses, a.metadata.name, a.metadata.namespace);
+  for (const a of items)
+    if (a.spec.claimRef.name === claim.metadata.name && samePool(a.spec.poolRef, claim.spec.poolRef))
+      await deleteAddress(d, a);
 }
 
 function markBound(claim: IPAddressClaim, address: IPAddress): void {

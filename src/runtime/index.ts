@@ -21,6 +21,7 @@ export { Informer, type InformerEvent, type InformerOptions } from './informer.j
 export { WorkQueue, type BackoffOptions } from './queue.js';
 export { RestClient, ApiError, isNotFound, isConflict, isGone, PatchType } from './rest.js';
 export { PatchHelper, createMergePatch, mergeOwnedConditions } from './patch.js';
+export { OwnWrites } from './own-writes.js';
 export * from './conditions.js';
 export * from './capi.js';
 export { LeaderElector, type LeaderElectionOptions } from './leader.js';

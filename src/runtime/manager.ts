@@ -138,7 +138,7 @@ export class Manager {
 
   /** An event recorder writing core/v1 Events as `component`. */
   events(component = this.fieldManager): EventRecorder {
-    return new EventRecorder(this.client, component);
+    return new EventRecorder(this.client, component, this.log.child({ component }));
   }
 
   hasSynced(): boolean {

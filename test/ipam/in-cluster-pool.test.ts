@@ -108,6 +108,44 @@ describe('in-cluster pool provider (real API server)', () => {
     expect(getCondition(claim, 'Ready')).toMatchObject({ status: 'True', reason: 'Allocated' });
   });
 
+  it('allocates with one create, one finalizer write and one status write per claim, reading nothing live', async () => {
+    const ns = await createTestNamespace(kc, 'ipam-cost');
+    await createPool(ns, 'tenant-k', ['10.60.0.0/26']);
+    const names = Array.from({ length: 24 }, (_, i) => `m${i}`);
+    await Promise.all(names.map((n) => createClaim(ns, n, 'tenant-k')));
+    // One replica, its four workers on a backlog of claims of one pool: the race the ledger prevents.
+    const mgr = await startProvider(ns);
+    const requests = async () => {
+      const m = await mgr.metrics.restRequests.get();
+      const count = (method: string, code?: string) =>
+        m.values
+          .filter((v) => v.labels.method === method && (code === undefined || String(v.labels.code) === code))
+          .reduce((n, v) => n + v.value, 0);
+      return {
+        get: count('GET'),
+        patch: count('PATCH'),
+        conflicts: count('POST', '409') + count('PATCH', '409'),
+      };
+    };
+    const synced = await requests(); // the informers' lists
+    const got = await Promise.all(names.map((n) => boundAddress(ns, n)));
+    expect(new Set(got).size).toBe(names.length);
+    // The Allocated Events are written in the background; let them land before counting.
+    await waitFor(
+      'an Allocated Event per claim',
+      async () => {
+        const evs = await client.list<KubeObject & { reason?: string }>(CoreEvents, { namespace: ns });
+        return evs.items.filter((e) => e.reason === 'Allocated').length === names.length ? true : undefined;
+      },
+      20_000,
+    );
+    const done = await requests();
+    expect(done.conflicts - synced.conflicts).toBe(0);
+    expect(done.get - synced.get).toBe(0);
+    expect(done.patch - synced.patch).toBe(2 * names.length);
+    expect((await addressesIn(ns)).length).toBe(names.length);
+  });
+
   it('never hands one address to two claims when two replicas race', async () => {
     const ns = await createTestNamespace(kc, 'ipam-race');
     await createPool(ns, 'tenant-r', ['10.20.0.0/28']); // 14 usable
