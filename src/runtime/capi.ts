@@ -4,6 +4,7 @@
 import type { ReconcileContext, Reconciler, Result } from './controller.js';
 import { setSummary } from './conditions.js';
 import type { Informer } from './informer.js';
+import { OwnWrites } from './own-writes.js';
 import { PatchHelper } from './patch.js';
 import { apiVersionOf, type RestClient } from './rest.js';
 import type { KubeObject, ObjectKey, OwnerReference, ResourceRef } from './types.js';
@@ -143,50 +144,13 @@ export interface ClusterApiReconcilerOptions<T extends KubeObject> {
 /**
  * A Reconciler in Cluster API's order: get from cache (gone → done) → skip externally managed →
  * owner Cluster (required and missing → wait for it) → skip paused → deletion path, or finalizer
- * first (added → patch and return) → reconcileNormal → summary → patch (also after an error).
+ * first (added → written at once, and the same pass goes on) → reconcileNormal → summary → patch
+ * (also after an error).
  */
 export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcilerOptions<T>): Reconciler {
-  // Read your own writes: after this reconciler patched an object, its watch event may not have
-  // reached the cache when the next reconcile of the key starts, and status computed from the older
-  // copy would undo the write (or repeat its Events). The object our last write returned is then
-  // the freshest known copy: used as long as the cache still shows a version from before or during
-  // that write (a cache merely behind), with no round trip. Any other version means someone else
-  // wrote meanwhile: read from the API server. The entry goes once the cache shows our last write.
-  const written = new Map<string, { object: T; before: Set<string> }>();
-  const current = async (req: ObjectKey): Promise<T | undefined> => {
-    const cached = o.cache.get(req);
-    const key = `${req.namespace ?? ''}/${req.name}`;
-    const mine = written.get(key);
-    const rv = cached?.metadata.resourceVersion;
-    if (!cached || !mine || rv === mine.object.metadata.resourceVersion) {
-      written.delete(key);
-      return cached;
-    }
-    if (rv !== undefined && mine.before.has(rv)) return mine.object;
-    const live = await o.client.tryGet<T>(o.resource, req.name, req.namespace);
-    if (!live || live.metadata.resourceVersion === rv) written.delete(key);
-    return live;
-  };
-  const patch = async (
-    helper: PatchHelper<T>,
-    object: T,
-    req: ObjectKey,
-    opts: { ownedConditions: string[] },
-  ) => {
-    const key = `${req.namespace ?? ''}/${req.name}`;
-    const base = object.metadata.resourceVersion;
-    const steps: string[] = [];
-    const latest = await helper.patch(object, { ...opts, onWrite: (rv) => steps.push(rv) });
-    if (!latest?.metadata.resourceVersion) return;
-    // Versions the cache may still show that are older than `latest`: the one this reconcile
-    // started from, its own intermediate writes (metadata before status), and older ones of ours.
-    const before = new Set([...(written.get(key)?.before ?? []), ...steps]);
-    if (base) before.add(base);
-    before.delete(latest.metadata.resourceVersion);
-    written.set(key, { object: latest, before });
-  };
+  const own = new OwnWrites<T>(o.cache, o.client, o.resource);
   return async (req, ctx) => {
-    const cached = await current(req);
+    const cached = await own.current(req);
     if (!cached) return;
     if (isExternallyManaged(cached)) {
       ctx.log.debug('externally managed, skipping');
@@ -208,28 +172,40 @@ export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcil
       ctx.log.info('paused, skipping');
       return;
     }
-    const object = structuredClone(cached);
-    const helper = new PatchHelper<T>(o.client, o.resource, object, o.hasStatusSubresource ?? true);
-    const scope: Scope<T> = { object, cluster, ctx };
-    const patchOpts = { ownedConditions: [...o.ownedConditions, ...(o.summary ? [o.summary.type] : [])] };
+    const base = cached.metadata.resourceVersion;
+    const steps: string[] = [];
+    let object = structuredClone(cached);
+    let helper = new PatchHelper<T>(o.client, o.resource, object, o.hasStatusSubresource ?? true);
+    const patchOpts = {
+      ownedConditions: [...o.ownedConditions, ...(o.summary ? [o.summary.type] : [])],
+      onWrite: (rv: string) => steps.push(rv),
+    };
+    const patch = async () => own.wrote(req, base, steps, await helper.patch(object, patchOpts));
 
     if (isDeleting(object)) {
       if (!hasFinalizer(object, o.finalizer)) return;
-      const result = (await o.reconcileDelete(scope)) ?? {};
+      const result = (await o.reconcileDelete({ object, cluster, ctx })) ?? {};
       if (!result.requeueAfterMs) removeFinalizer(object, o.finalizer);
-      await patch(helper, object, req, patchOpts);
+      await patch();
       return result;
     }
     if (ensureFinalizer(object, o.finalizer)) {
-      await patch(helper, object, req, patchOpts);
-      return;
+      // Written before anything the finalizer guards can exist (a deletion meanwhile must find it),
+      // then the same pass goes on: a second reconcile would queue behind every other key. As many
+      // writes as Cluster API's add-and-continue with the deferred patch, in the safe order.
+      const latest = await helper.patch(object, patchOpts);
+      own.wrote(req, base, steps, latest);
+      if (latest) {
+        object = structuredClone(latest);
+        helper = new PatchHelper<T>(o.client, o.resource, object, o.hasStatusSubresource ?? true);
+      }
     }
     let result: Result | void;
     try {
-      result = await o.reconcileNormal(scope);
+      result = await o.reconcileNormal({ object, cluster, ctx });
     } finally {
       if (o.summary) setSummary(object, o.summary.type, o.summary.from);
-      await patch(helper, object, req, patchOpts);
+      await patch();
     }
     return result;
   };
