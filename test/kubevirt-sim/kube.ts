@@ -18,29 +18,39 @@ export function keyOf(obj: KubernetesObject): string {
   return obj.metadata?.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata!.name!;
 }
 
+/** Where a write starts from: the informer's copy (or our own last write), as KubeVirt writes. */
+export interface WriteBase<T> {
+  latest(key: string): T | undefined;
+  wrote(key: string, baseResourceVersion: string | undefined, written: T): void;
+}
+
 /**
- * `mutate` edits a fresh copy and returns false to skip the write; a conflict re-reads and
- * retries. Resolves to the written object, or undefined when the object is gone or nothing changed.
+ * `mutate` edits a copy and returns false to skip the write. The copy comes from the cache when
+ * there is one (KubeVirt's controllers write from their informers: no read before a write); a
+ * conflict means it was stale, then the object is read live and the write retried. Resolves to
+ * the written object, or undefined when the object is gone or nothing changed.
  */
-async function readModifyWrite<T>(
+async function readModifyWrite<T extends KubernetesObject>(
   read: () => Promise<T>,
   write: (obj: T) => Promise<T>,
   mutate: (obj: T) => boolean | void,
-  cached?: () => T | undefined,
+  cache?: { base: WriteBase<T>; key: string },
 ): Promise<T | undefined> {
   for (let attempt = 0; ; attempt++) {
     let obj: T;
     try {
-      // The informer's copy saves a round trip; a conflict means it was stale, then read live.
-      const fromCache = attempt === 0 ? cached?.() : undefined;
+      const fromCache = attempt === 0 ? cache?.base.latest(cache.key) : undefined;
       obj = fromCache !== undefined ? structuredClone(fromCache) : await read();
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
     }
+    const baseRv = obj.metadata?.resourceVersion;
     if (mutate(obj) === false) return undefined;
     try {
-      return await write(obj);
+      const written = await write(obj);
+      cache?.base.wrote(cache.key, baseRv, written);
+      return written;
     } catch (e) {
       if (isNotFound(e)) return undefined;
       if (!isConflict(e) || attempt >= 20) throw e;
@@ -51,10 +61,22 @@ async function readModifyWrite<T>(
 export class KubeClient {
   readonly core: k8s.CoreV1Api;
   readonly custom: k8s.CustomObjectsApi;
+  /** Write bases by plural ('pods', 'nodes' and KubeVirt's), set once the informers exist. */
+  private readonly bases = new Map<string, WriteBase<KubernetesObject>>();
 
   constructor(readonly kc: k8s.KubeConfig) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  /** Writes of this kind start from `base` (an informer) instead of a live read. */
+  writeFrom<T extends KubernetesObject>(plural: Plural | 'pods' | 'nodes', base: WriteBase<T>): void {
+    this.bases.set(plural, base as unknown as WriteBase<KubernetesObject>);
+  }
+
+  private cache<T extends KubernetesObject>(plural: string, key: string) {
+    const base = this.bases.get(plural) as WriteBase<T> | undefined;
+    return base ? { base, key } : undefined;
   }
 
   private cr(plural: Plural, namespace: string) {
@@ -91,7 +113,7 @@ export class KubeClient {
     namespace: string,
     name: string,
     mutate: (obj: T) => boolean | void,
-    opts: { status?: boolean; cached?: () => T | undefined } = {},
+    opts: { status?: boolean } = {},
   ): Promise<T | undefined> {
     const ref = { ...this.cr(plural, namespace), name };
     return readModifyWrite<T>(
@@ -101,7 +123,7 @@ export class KubeClient {
           ? await this.custom.replaceNamespacedCustomObjectStatus({ ...ref, body })
           : await this.custom.replaceNamespacedCustomObject({ ...ref, body })) as T,
       mutate,
-      opts.cached,
+      this.cache<T>(plural, `${namespace}/${name}`),
     );
   }
 
@@ -118,6 +140,7 @@ export class KubeClient {
           ? this.core.replaceNamespacedPodStatus({ namespace, name, body })
           : this.core.replaceNamespacedPod({ namespace, name, body }),
       mutate,
+      this.cache<k8s.V1Pod>('pods', `${namespace}/${name}`),
     );
   }
 
@@ -139,6 +162,7 @@ export class KubeClient {
       (body) =>
         opts.status ? this.core.replaceNodeStatus({ name, body }) : this.core.replaceNode({ name, body }),
       mutate,
+      this.cache<k8s.V1Node>('nodes', name),
     );
   }
 }
@@ -164,8 +188,13 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
  * List, then watch from the list's resourceVersion; on a closed stream resume from the last seen
  * version, on 410 Gone relist (replaying what changed as events). Keeps the latest object per key.
  */
-export class Informer<T extends KubernetesObject> {
+export class Informer<T extends KubernetesObject> implements WriteBase<T> {
   readonly store = new Map<string, T>();
+  /**
+   * Our own writes the watch has not delivered yet, with the versions they replaced: a write
+   * that follows another of ours starts from what we wrote, not from the stale copy (a 409).
+   */
+  private readonly own = new Map<string, { object: T; before: Set<string> }>();
   private resourceVersion = '';
   private abort: AbortController | undefined;
   private stopped = false;
@@ -188,6 +217,26 @@ export class Informer<T extends KubernetesObject> {
 
   list(): T[] {
     return [...this.store.values()];
+  }
+
+  /** The copy a write starts from: the cache's, or our last write while the cache shows an older one. */
+  latest(key: string): T | undefined {
+    const cached = this.store.get(key);
+    const mine = this.own.get(key);
+    if (!mine) return cached;
+    const rv = cached?.metadata?.resourceVersion;
+    if (rv !== undefined && mine.before.has(rv)) return mine.object;
+    this.own.delete(key);
+    return cached;
+  }
+
+  wrote(key: string, baseResourceVersion: string | undefined, written: T): void {
+    const rv = written.metadata?.resourceVersion;
+    if (!rv) return;
+    const before = new Set(this.own.get(key)?.before ?? []);
+    if (baseResourceVersion) before.add(baseResourceVersion);
+    before.delete(rv);
+    this.own.set(key, { object: written, before });
   }
 
   async start(): Promise<void> {

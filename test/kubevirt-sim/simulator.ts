@@ -256,6 +256,12 @@ export class KubevirtSimulator {
       wake();
     });
     this.nodes.onEvent(wake);
+    // KubeVirt's controllers write from their informers; a conflict re-reads (kube.ts).
+    this.client.writeFrom('nodes', this.nodes);
+    this.client.writeFrom('pods', this.pods);
+    this.client.writeFrom('virtualmachines', this.vms);
+    this.client.writeFrom('virtualmachineinstances', this.vmis);
+    this.client.writeFrom('virtualmachineinstancemigrations', this.vmims);
     // Nodes first: the scheduler needs them before the first pod.
     await this.nodes.start();
     await Promise.all([this.pods.start(), this.vms.start(), this.vmis.start(), this.vmims.start()]);
@@ -1143,8 +1149,6 @@ export class KubevirtSimulator {
         v.status = { ...v.status, migrationState: fresh ? { ...state } : { ...prev, ...state } };
         extra(v);
       },
-      // virt-handler writes from its informer: one round trip while the cache is current.
-      { cached: () => this.vmis.store.get(`${vmi.metadata.namespace}/${vmi.metadata.name}`) },
     );
     if (!v) throw new MigrationFailed('VMI is gone');
     return v;
