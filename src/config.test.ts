@@ -60,6 +60,24 @@ describe('loadConfig', () => {
     expect(loadConfig(['--metrics-bind-address', '0'], {}).success).toBe(true);
   });
 
+  test('OVN live-migration handover: two-ports by default, multi-chassis with its activation by flag', () => {
+    const base = ['--network-driver=ovn', '--ovn-nb-address=unix:/run/ovn/ovnnb_db.sock'];
+    const d = loadConfig(base, {});
+    expect(d.success === true && [d.config.ovnMigration, d.config.ovnMultiChassisActivation]).toEqual([
+      'two-ports',
+      'rarp',
+    ]);
+    const mc = loadConfig(base, {
+      CAPK_PODNET_OVN_MIGRATION: 'multi-chassis',
+      CAPK_PODNET_OVN_MULTI_CHASSIS_ACTIVATION: 'none',
+    });
+    expect(mc.success === true && [mc.config.ovnMigration, mc.config.ovnMultiChassisActivation]).toEqual([
+      'multi-chassis',
+      'none',
+    ]);
+    expect(loadConfig([...base, '--ovn-migration=both'], {}).success).toBe(false);
+  });
+
   test('OVN NB address forms; ssl needs its certificates', () => {
     expect(
       loadConfig(['--network-driver', 'ovn', '--ovn-nb-address', 'unix:/run/ovn/ovnnb_db.sock'], {}).success,

@@ -33,6 +33,13 @@ export const ConfigSchema = z
       .string()
       .regex(/^(tcp|ssl):[^:]+:\d+$|^unix:.+$/, 'tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH')
       .optional(),
+    /**
+     * Live-migration handover of the ovn driver: two-ports (routes flip at target-ready) or
+     * multi-chassis (one port bound on both chassis during the migration).
+     */
+    ovnMigration: z.enum(['two-ports', 'multi-chassis']).default('two-ports'),
+    /** multi-chassis: rarp (target blocked until the VM's RARP) or none (both chassis receive). */
+    ovnMultiChassisActivation: z.enum(['rarp', 'none']).default('rarp'),
     /** TLS material for ssl: NB addresses. */
     ovnNbCaFile: z.string().min(1).optional(),
     ovnNbCertFile: z.string().min(1).optional(),

@@ -27,6 +27,7 @@ import {
   type ProbeReport,
 } from './analysis.js';
 import { renderHtml, renderSvg } from './plot.js';
+import { buildManager, startManagerProcess, type ManagerProcess } from '../scale/manager-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +38,13 @@ const { values } = parseArgs({
     // two-ports: the controller flips the routes at target-ready (default). multi-chassis: one port
     // bound on both chassis for the migration, delivered to both (no activation).
     mode: { type: 'string', default: 'two-ports' },
+    // process: capk-podnet's manager as its own process through the CLI, as it runs in a cluster
+    // (default). in-process: inside this process, sharing its event loop with the simulator and
+    // the harness.
+    manager: { type: 'string', default: 'process' },
+    // Windows without a migration, measured the same way before the first one: what the probe
+    // reads as downtime on this machine when nothing moves (receiver not scheduled, queueing).
+    'baseline-windows': { type: 'string', default: '5' },
   },
 });
 const MIGRATIONS = Number(values.migrations);
@@ -45,6 +53,11 @@ const PAUSE_MS = Number(values['pause-ms']);
 const MODE = values.mode === 'multi-chassis' ? 'multi-chassis' : 'two-ports';
 const OUT = dirname(fileURLToPath(import.meta.url));
 const SUFFIX = MODE === 'two-ports' ? '' : `-${MODE}`;
+const MANAGER = values.manager === 'in-process' ? 'in-process' : 'process';
+// Analysis windows around each mark: narrower than the spacing of migrations, so that no outage
+// counts for two cutovers.
+const WINDOW_BEFORE_MS = 500;
+const BASELINE_WINDOW_MS = WINDOW_BEFORE_MS + Math.min(1_500, PAUSE_MS);
 
 const log = (m: string) => console.log(`[migration ${new Date().toISOString().slice(11, 23)}] ${m}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,6 +85,7 @@ async function main(): Promise<void> {
   log(`load average ${loadAtStart.join(' ')}`);
   const cp = await KubeControlPlane.start();
   let world: TenantWorld | undefined;
+  let manager: ManagerProcess | undefined;
   const probes: Probe[] = [];
   try {
     await installCrdFiles(cp.kubeconfigPath, projectCrdFiles());
@@ -83,8 +97,28 @@ async function main(): Promise<void> {
       nodes: 3,
       datapath: true,
       timing: { migrationMs: 100 },
+      ...(MODE === 'multi-chassis'
+        ? { ovn: { migration: 'multi-chassis', multiChassisActivation: 'none' } as const }
+        : {}),
+      manager: MANAGER === 'in-process',
     });
     const w = world;
+    if (MANAGER === 'process') {
+      manager = await startManagerProcess(buildManager(), {
+        kc,
+        kubeconfigPath: cp.kubeconfigPath,
+        namespace: w.ns,
+        nbRemote: w.ovn.nbRemote,
+        flags: {
+          // One replica: a lease renewal that misses its deadline on a busy machine would stop it.
+          'leader-elect': 'false',
+          ...(MODE === 'multi-chassis'
+            ? { 'ovn-migration': 'multi-chassis', 'ovn-multi-chassis-activation': 'none' }
+            : {}),
+        },
+      });
+      log(`manager pid ${manager.pid}, log ${manager.logFile}`);
+    }
     await w.createCluster('t', { ipam: { cidrs: ['10.244.200.0/24'] }, dnsServers: ['10.96.0.10'] });
     await w.createMachine('t', 't-m1');
     const ip = (await w.networkReadyOn('t-m1', undefined, 60_000)).status!.network!.ipv4!;
@@ -108,6 +142,9 @@ async function main(): Promise<void> {
       vm: await tcpCounters(w, guest.netns),
     };
     await sleep(PAUSE_MS);
+    const quietFromMs = performance.timeOrigin + performance.now();
+    const BASELINE_WINDOWS = Number(values['baseline-windows']);
+    await sleep(BASELINE_WINDOWS * BASELINE_WINDOW_MS);
 
     const reactions: number[] = [];
     const rows: { from: string; to: string; phase: string; reactionMs?: number; retransmissions: number }[] =
@@ -139,15 +176,26 @@ async function main(): Promise<void> {
     };
 
     const marks = cutoverMarks(guest.switchovers, (from, to) => `${shortNode(from)} → ${shortNode(to)}`);
-    // Windows narrower than the spacing of migrations, so that no outage counts for two cutovers.
     const analysis = analyzeMigration({
       client: clientReport,
       server: serverReport,
       intervalMs: INTERVAL_MS,
       marks,
-      windowBeforeMs: 500,
-      windowAfterMs: Math.min(1_500, PAUSE_MS),
+      windowBeforeMs: WINDOW_BEFORE_MS,
+      windowAfterMs: BASELINE_WINDOW_MS - WINDOW_BEFORE_MS,
     });
+    const baseline = analyzeMigration({
+      client: clientReport,
+      server: serverReport,
+      intervalMs: INTERVAL_MS,
+      marks: Array.from({ length: BASELINE_WINDOWS }, (_, index) => ({
+        index,
+        label: 'no migration',
+        atMs: quietFromMs + WINDOW_BEFORE_MS + index * BASELINE_WINDOW_MS,
+      })),
+      windowBeforeMs: WINDOW_BEFORE_MS,
+      windowAfterMs: BASELINE_WINDOW_MS - WINDOW_BEFORE_MS,
+    }).stats;
     const tcp = tcpOutcome(clientReport, serverReport);
     const retransmissions =
       countersAfter.pod.retransSegs -
@@ -157,10 +205,13 @@ async function main(): Promise<void> {
     console.log('\n' + formatTable(analysis));
     const summary = {
       mode: MODE,
+      manager: MANAGER,
       migrations: rows.length,
       failedMigrations: rows.filter((r) => r.phase !== 'Succeeded').length,
       intervalMs: INTERVAL_MS,
       downtimeMs: analysis.stats,
+      // The same measure in windows where nothing moved: the floor of this machine's probe.
+      baselineNoMigrationMs: baseline,
       tcp: {
         resets: tcp.resets,
         errors: tcp.errors.length,
@@ -191,6 +242,7 @@ async function main(): Promise<void> {
         `migrations ${summary.migrations} (${summary.failedMigrations} failed), probe every ${INTERVAL_MS} ms both ways`,
         `downtime (worse direction) p50 ${round(analysis.stats.combined.p50)} / p95 ${round(analysis.stats.combined.p95)} / p99 ${round(analysis.stats.combined.p99)} / max ${round(analysis.stats.combined.max)} ms  (target p99 ≤ 50)`,
         `  pod→VM p50 ${round(analysis.stats.podToVm.p50)} / p99 ${round(analysis.stats.podToVm.p99)} ms; VM→pod p50 ${round(analysis.stats.vmToPod.p50)} / p99 ${round(analysis.stats.vmToPod.p99)} ms`,
+        `same measure without a migration (${BASELINE_WINDOWS} windows): p50 ${round(baseline.combined.p50)} / max ${round(baseline.combined.max)} ms`,
         `controller reaction p50 ${reaction.p50} / p99 ${reaction.p99} / max ${reaction.max} ms  (target p99 ≤ 20)`,
         `TCP: resets ${tcp.resets} (target 0), errors ${summary.tcp.errors}, stream intact ${tcp.intact}, ${clientReport.tcp.bytesVerified} echo bytes verified, ${summary.tcp.bulkBytes} bulk bytes, ${retransmissions} retransmitted segments`,
         `load average ${summary.loadAverage.start.join(' ')} → ${summary.loadAverage.end.join(' ')}`,
@@ -236,6 +288,7 @@ async function main(): Promise<void> {
     log(`wrote ${join(OUT, `results${SUFFIX}`)}.{json,svg,html}`);
   } finally {
     for (const p of probes) await killProbe(p);
+    await manager?.stop().catch((e: unknown) => console.error(e));
     await world?.stop().catch((e: unknown) => console.error(e));
     await cp.stop();
   }

@@ -27,6 +27,8 @@ export async function startNetworkDriver(manager: Manager, config: Config): Prom
       ? new OvnDriver({
           nbRemotes: config.ovnNbAddress!,
           logger: manager.log,
+          migration: config.ovnMigration,
+          multiChassisActivation: config.ovnMultiChassisActivation,
           ...(config.ovnNbCaFile && config.ovnNbCertFile && config.ovnNbKeyFile
             ? {
                 tls: {

@@ -75,6 +75,11 @@ export interface TenantWorldOptions {
   datapath?: boolean;
   /** OVN driver options beyond the NB address (e.g. `migration: 'multi-chassis'`). */
   ovn?: Omit<OvnDriverOptions, 'nbRemotes'>;
+  /**
+   * false: no manager in this process; the caller runs one (e.g. as its own process through the
+   * CLI, as bench/migration does) against `ovn.nbRemote`.
+   */
+  manager?: boolean;
 }
 
 export class TenantWorld {
@@ -130,8 +135,11 @@ export class TenantWorld {
       const capk = await startCapkStandIn(opts.kc, ns);
       undo.push(() => capk.stop());
       const world = new TenantWorld(opts, ns, new RestClient(opts.kc), ovn, nodes, sim, capk, datapath);
-      undo.push(() => world.stopManager());
-      await world.startManager();
+      if (datapath) await world.prepareGateways();
+      if (opts.manager !== false) {
+        undo.push(() => world.stopManager());
+        await world.startManager();
+      }
       return world;
     } catch (e) {
       for (const u of undo.reverse()) await u().catch(() => undefined);
@@ -151,21 +159,35 @@ export class TenantWorld {
       ...this.opts.ovn,
     });
     await driver.start();
-    if (this.datapath) {
-      // As an install would, before any VM: on OVN 23.03 the shared gateway MAC replaces each node's
-      // router-port MAC, and ordinary pods that learned the old one lose their gateway for the ~5 s
-      // their neighbour entry takes to re-probe if that happens only when a first VM lands there.
-      await driver.ensureGateways(
-        this.nodes.map((n) => n.name),
-        GATEWAY,
-      );
-    }
     addInClusterPoolProvider(mgr);
     addMachineNetworkController(mgr, { driver, defaults: { dnsServers: [INFRA_DNS], mtu: 1400 } });
     this.webhook = await serveVmWebhook(this.opts.kc, mgr, this.ns);
     await mgr.start();
     this.manager = mgr;
     this.driver = driver;
+  }
+
+  /**
+   * As an install would, before any VM and whichever manager runs: on OVN 23.03 the shared gateway
+   * MAC replaces each node's router-port MAC, and ordinary pods that learned the old one lose their
+   * gateway for the ~5 s their neighbour entry takes to re-probe if that happens only when a first
+   * VM lands there. The manager does not do this itself yet.
+   */
+  private async prepareGateways(): Promise<void> {
+    const driver = new OvnDriver({
+      nbRemotes: this.ovn.nbRemote,
+      logger: createLogger({ level: 'error' }),
+      ...this.opts.ovn,
+    });
+    await driver.start();
+    try {
+      await driver.ensureGateways(
+        this.nodes.map((n) => n.name),
+        GATEWAY,
+      );
+    } finally {
+      await driver.stop();
+    }
   }
 
   /** Stops the manager as a crash would leave things: no cleanup of what it wrote. */
