@@ -38,6 +38,69 @@ async function leasedGuest(w: TenantWorld, name: string): Promise<GuestVm> {
   return guest;
 }
 
+/**
+ * One TCP echo connection and one bulk stream from a pod to the VM, kept across `migrations` live
+ * migrations back and forth: no reset, no reconnect, byte stream intact, every outage recovered.
+ */
+async function expectTcpIntactAcrossMigrations(w: TenantWorld, migrations: number): Promise<void> {
+  const guest = await leasedGuest(w, 't-m1');
+  const ip = (await w.networkReadyOn('t-m1')).status!.network!.ipv4!;
+  // The client pod sits where the VM runs now: the VM moves away from it and back beside it.
+  const clientPod = w.datapath!.pod(await w.vmiNode('t-m1'));
+  const interval = 5;
+  const probes: Probe[] = [];
+  try {
+    const { server, client } = await startProbePair({
+      serverNetns: guest.netns,
+      clientNetns: clientPod.netns,
+      target: ip,
+      intervalMs: interval,
+      started: probes,
+    });
+    const marksBefore = guest.switchovers.length;
+    const visited: string[] = [await w.vmiNode('t-m1')];
+    for (let i = 0; i < migrations; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await w.migrate('t-m1')).toEqual({ phase: 'Succeeded' });
+      visited.push(await w.vmiNode('t-m1'));
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+    const stoppingAt = Date.now();
+    const clientReport = await stopProbe(client);
+    const serverReport = await stopProbe(server);
+    probes.length = 0;
+
+    // Back and forth: it left a node and came back to one it had left.
+    expect(new Set(visited).size).toBeGreaterThanOrEqual(2);
+    for (const r of [clientReport, serverReport]) {
+      expect(r.tcp.errors).toEqual([]);
+      expect(r.bulk.patternOk).toBe(true);
+    }
+    // The connection ended only when the client was stopped: no reset, no reconnect.
+    expect(clientReport.tcp.closed).toBe(false);
+    expect(serverReport.tcp.closed ? serverReport.tcp.closedAtMs : stoppingAt).toBeGreaterThanOrEqual(
+      stoppingAt,
+    );
+    expect(serverReport.tcp.connections ?? 1).toBe(1);
+    expect(clientReport.tcp.mismatchAt).toBeUndefined();
+    expect(clientReport.tcp.bytesVerified).toBeGreaterThan(0);
+    // Everything written was echoed back intact, up to what was still in flight at the stop.
+    expect(clientReport.tcp.bytesSent - clientReport.tcp.bytesVerified).toBeLessThan(64 * 1024);
+
+    const marks = cutoverMarks(guest.switchovers.slice(marksBefore));
+    expect(marks).toHaveLength(migrations);
+    const a = analyzeMigration({ client: clientReport, server: serverReport, intervalMs: interval, marks });
+    if (a.stats.combined.max >= 2_000) console.log(formatTable(a));
+    for (const c of a.cutovers) {
+      // Every outage ended; the bound is OVN-Kubernetes' e2e allowance, the figures are bench/migration's.
+      expect(c.podToVm.recovered && c.vmToPod.recovered).toBe(true);
+      expect(c.combinedDowntimeMs).toBeLessThan(2_000);
+    }
+  } finally {
+    for (const p of probes) await killProbe(p);
+  }
+}
+
 suite('real packets: DHCP, gateway, reachability and TCP across live migrations', () => {
   let w: TenantWorld;
   beforeAll(async () => {
@@ -98,62 +161,7 @@ suite('real packets: DHCP, gateway, reachability and TCP across live migrations'
   }, 90_000);
 
   it('keeps a long-lived TCP connection and its byte stream intact across migrations back and forth', async () => {
-    const guest = await leasedGuest(w, 't-m1');
-    const ip = (await w.networkReadyOn('t-m1')).status!.network!.ipv4!;
-    // The client pod sits where the VM runs now: the VM moves away from it and back beside it.
-    const clientPod = w.datapath!.pod(await w.vmiNode('t-m1'));
-    const interval = 5;
-    const probes: Probe[] = [];
-    try {
-      const { server, client } = await startProbePair({
-        serverNetns: guest.netns,
-        clientNetns: clientPod.netns,
-        target: ip,
-        intervalMs: interval,
-        started: probes,
-      });
-      const marksBefore = guest.switchovers.length;
-      const visited: string[] = [await w.vmiNode('t-m1')];
-      for (let i = 0; i < 4; i++) {
-        await new Promise((r) => setTimeout(r, 500));
-        expect(await w.migrate('t-m1')).toEqual({ phase: 'Succeeded' });
-        visited.push(await w.vmiNode('t-m1'));
-      }
-      await new Promise((r) => setTimeout(r, 1_000));
-      const stoppingAt = Date.now();
-      const clientReport = await stopProbe(client);
-      const serverReport = await stopProbe(server);
-      probes.length = 0;
-
-      // Back and forth: it left a node and came back to one it had left.
-      expect(new Set(visited).size).toBeGreaterThanOrEqual(2);
-      for (const r of [clientReport, serverReport]) {
-        expect(r.tcp.errors).toEqual([]);
-        expect(r.bulk.patternOk).toBe(true);
-      }
-      // The connection ended only when the client was stopped: no reset, no reconnect.
-      expect(clientReport.tcp.closed).toBe(false);
-      expect(serverReport.tcp.closed ? serverReport.tcp.closedAtMs : stoppingAt).toBeGreaterThanOrEqual(
-        stoppingAt,
-      );
-      expect(serverReport.tcp.connections ?? 1).toBe(1);
-      expect(clientReport.tcp.mismatchAt).toBeUndefined();
-      expect(clientReport.tcp.bytesVerified).toBeGreaterThan(0);
-      // Everything written was echoed back intact, up to what was still in flight at the stop.
-      expect(clientReport.tcp.bytesSent - clientReport.tcp.bytesVerified).toBeLessThan(64 * 1024);
-
-      const marks = cutoverMarks(guest.switchovers.slice(marksBefore));
-      expect(marks).toHaveLength(4);
-      const a = analyzeMigration({ client: clientReport, server: serverReport, intervalMs: interval, marks });
-      if (a.stats.combined.max >= 2_000) console.log(formatTable(a));
-      for (const c of a.cutovers) {
-        // Every outage ended; the bound is OVN-Kubernetes' e2e allowance, the figures are bench/migration's.
-        expect(c.podToVm.recovered && c.vmToPod.recovered).toBe(true);
-        expect(c.combinedDowntimeMs).toBeLessThan(2_000);
-      }
-    } finally {
-      for (const p of probes) await killProbe(p);
-    }
+    await expectTcpIntactAcrossMigrations(w, 4);
   }, 120_000);
 
   it('renews its lease on the node it migrated to and keeps the same IP', async () => {
@@ -184,4 +192,31 @@ suite('real packets: DHCP, gateway, reachability and TCP across live migrations'
     const node = await w.vmiNode('t-m1');
     await ping(w, w.datapath!.pod(node).netns, ip);
   }, 90_000);
+});
+
+// OVN's multi-chassis port without activation: during a migration the VM's one port is bound on
+// both chassis and packets reach both, so the cutover does not wait for routes to flip.
+suite('real packets with the multi-chassis handover', () => {
+  let w: TenantWorld;
+  beforeAll(async () => {
+    w = await TenantWorld.start({
+      kc,
+      prefix: 'dpmc',
+      nodes: 3,
+      datapath: true,
+      timing: { migrationMs: 100 },
+      ovn: { migration: 'multi-chassis', multiChassisActivation: 'none' },
+    });
+    await w.createCluster('t', { ipam: { cidrs: [POOL] }, dnsServers: DNS });
+    await w.createMachine('t', 't-m1');
+  }, 90_000);
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  it('keeps TCP intact across migrations, and pods on every node reach the VM after them', async () => {
+    await expectTcpIntactAcrossMigrations(w, 3);
+    const ip = (await w.networkReadyOn('t-m1', await w.vmiNode('t-m1'))).status!.network!.ipv4!;
+    for (const n of w.nodes) await ping(w, w.datapath!.pod(n.name).netns, ip);
+  }, 120_000);
 });
