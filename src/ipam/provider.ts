@@ -124,11 +124,12 @@ export function addInClusterPoolProvider(mgr: Manager, options: PoolProviderOpti
       .map((c) => ({ namespace: c.metadata.namespace, name: c.metadata.name }));
   const ofInClusterPool = (o: KubeObject) => isInClusterPool((o as IPAddress).spec?.poolRef);
 
-  return mgr.add(
+  const controller = mgr.add(
     new Controller({
       name: 'ipam-in-cluster-pool',
       for: IPAddressClaims,
-      predicate: (e) => isInClusterPool((e.object as IPAddressClaim).spec?.poolRef),
+      // Not the echo of its own write: that reconcile saw it all already.
+      predicate: (e) => isInClusterPool((e.object as IPAddressClaim).spec?.poolRef) && deps.own.admit(e),
       concurrency: opts.concurrency,
       watches: [
         // An address changing concerns its own claim.
@@ -151,6 +152,8 @@ export function addInClusterPoolProvider(mgr: Manager, options: PoolProviderOpti
       reconcile: (req, ctx) => reconcileClaim(deps, req, ctx),
     }),
   );
+  deps.own.requeue = (k) => controller.enqueue(k);
+  return controller;
 }
 
 async function reconcileClaim(d: Deps, req: ObjectKey, ctx: ReconcileContext): Promise<Result | void> {
@@ -161,7 +164,7 @@ async function reconcileClaim(d: Deps, req: ObjectKey, ctx: ReconcileContext): P
   const steps: string[] = [];
   const patchOpts = { ownedConditions: owned, onWrite: (rv: string) => steps.push(rv) };
   let helper = new PatchHelper<IPAddressClaim>(d.client, IPAddressClaims, claim);
-  const patch = async () => d.own.wrote(req, base, steps, await helper.patch(claim, patchOpts));
+  const patch = () => d.own.write(req, base, steps, () => helper.patch(claim, patchOpts));
 
   if (isDeleting(claim)) {
     await releaseAll(d, claim);
@@ -172,8 +175,7 @@ async function reconcileClaim(d: Deps, req: ObjectKey, ctx: ReconcileContext): P
   if (ensureFinalizer(claim, RELEASE_FINALIZER)) {
     // Written before any address exists (a claim deleted meanwhile must release it); the same pass
     // then allocates.
-    const latest = await helper.patch(claim, patchOpts);
-    d.own.wrote(req, base, steps, latest);
+    const latest = await patch();
     if (latest) {
       claim = structuredClone(latest);
       helper = new PatchHelper<IPAddressClaim>(d.client, IPAddressClaims, claim);
@@ -187,8 +189,8 @@ async function reconcileClaim(d: Deps, req: ObjectKey, ctx: ReconcileContext): P
     if (!outcome?.bind) await patch();
   }
   if (outcome.bind) {
-    const latest = await writeBinding(d, claim, outcome.bind, ctx);
-    d.own.wrote(req, base, steps, latest);
+    const bind = outcome.bind;
+    await d.own.write(req, base, steps, () => writeBinding(d, claim, bind, ctx));
   }
   return outcome.result;
 }

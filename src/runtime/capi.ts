@@ -137,6 +137,11 @@ export interface ClusterApiReconcilerOptions<T extends KubeObject> {
   summary?: { type: string; from: string[] };
   hasStatusSubresource?: boolean;
   reconcileNormal: (s: Scope<T>) => Promise<Result | void>;
+  /**
+   * Shared with the controller when it drops the echoes of this reconciler's writes (predicate
+   * `own.admit`, `own.requeue` its queue); made here otherwise.
+   */
+  ownWrites?: OwnWrites<T>;
   /** Clean up; the finalizer is removed once it returns without error and without requeue. */
   reconcileDelete: (s: Scope<T>) => Promise<Result | void>;
 }
@@ -148,7 +153,7 @@ export interface ClusterApiReconcilerOptions<T extends KubeObject> {
  * (also after an error).
  */
 export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcilerOptions<T>): Reconciler {
-  const own = new OwnWrites<T>(o.cache, o.client, o.resource);
+  const own = o.ownWrites ?? new OwnWrites<T>(o.cache, o.client, o.resource);
   return async (req, ctx) => {
     const cached = await own.current(req);
     if (!cached) return;
@@ -180,7 +185,7 @@ export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcil
       ownedConditions: [...o.ownedConditions, ...(o.summary ? [o.summary.type] : [])],
       onWrite: (rv: string) => steps.push(rv),
     };
-    const patch = async () => own.wrote(req, base, steps, await helper.patch(object, patchOpts));
+    const patch = () => own.write(req, base, steps, () => helper.patch(object, patchOpts));
 
     if (isDeleting(object)) {
       if (!hasFinalizer(object, o.finalizer)) return;
@@ -193,8 +198,7 @@ export function clusterApiReconciler<T extends KubeObject>(o: ClusterApiReconcil
       // Written before anything the finalizer guards can exist (a deletion meanwhile must find it),
       // then the same pass goes on: a second reconcile would queue behind every other key. As many
       // writes as Cluster API's add-and-continue with the deferred patch, in the safe order.
-      const latest = await helper.patch(object, patchOpts);
-      own.wrote(req, base, steps, latest);
+      const latest = await patch();
       if (latest) {
         object = structuredClone(latest);
         helper = new PatchHelper<T>(o.client, o.resource, object, o.hasStatusSubresource ?? true);

@@ -15,6 +15,7 @@ import {
   mapClusterToLabelled,
   markTrue,
   ownerReferenceTo,
+  OwnWrites,
   type Condition,
   type KubeObject,
 } from '../../src/runtime/index.js';
@@ -220,5 +221,53 @@ describe('clusterApiReconciler reads its own writes', () => {
     // 0 → 1 → 2 → 2: each pass saw the previous write (finalizer and status) despite the frozen cache.
     expect(counts).toEqual([0, 1, 2, 2]);
     expect((await client.get<Widget>(Widgets, name, own)).status?.gadgets).toBe(2);
+  });
+
+  it('with the echo predicate, its own writes wake no reconcile; a change by someone else does', async () => {
+    const own = await createTestNamespace(kc, 'rt-capi-echo');
+    const m = new Manager({ kubeConfig: kc, namespaces: [own] });
+    const widgets = m.informer<Widget>(Widgets);
+    const ownWrites = new OwnWrites<Widget>(widgets, m.client, Widgets);
+    let calls = 0;
+    const c = m.add(
+      new Controller({
+        name: 'widget-echo',
+        for: Widgets,
+        predicate: ownWrites.admit,
+        reconcile: clusterApiReconciler<Widget>({
+          resource: Widgets,
+          cache: widgets,
+          client: m.client,
+          finalizer: FINALIZER,
+          ownedConditions: ['GadgetReady'],
+          ownWrites,
+          reconcileNormal: async ({ object }) => {
+            calls++;
+            object.status = { ...object.status, gadgets: Number(object.spec?.size ?? 0) };
+            markTrue(object, 'GadgetReady');
+          },
+          reconcileDelete: async () => undefined,
+        }),
+      }),
+    );
+    ownWrites.requeue = (k) => c.enqueue(k);
+    await m.start();
+    try {
+      await client.create(Widgets, { metadata: { name: 'e1', namespace: own }, spec: { size: 1 } });
+      await eventually('e1 status written', async () =>
+        (await client.get<Widget>(Widgets, 'e1', own)).status?.gadgets === 1 ? true : undefined,
+      );
+      // Finalizer and status were two writes; neither echo is reconciled.
+      await sleep(500);
+      expect(calls).toBe(1);
+      await client.patch(Widgets, 'e1', own, { spec: { size: 2 } });
+      await eventually('e1 follows the change', async () =>
+        (await client.get<Widget>(Widgets, 'e1', own)).status?.gadgets === 2 ? true : undefined,
+      );
+      await sleep(500);
+      expect(calls).toBe(2);
+    } finally {
+      await m.stop();
+    }
   });
 });

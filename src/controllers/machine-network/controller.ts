@@ -22,7 +22,6 @@ import {
 } from '../../kubevirt/placement.js';
 import {
   KubevirtLabels,
-  VirtualMachineInstanceMigrations,
   VirtualMachineInstances,
   type Pod,
   type VirtualMachineInstance,
@@ -43,6 +42,7 @@ import {
   markTrue,
   ownerClusterKey,
   ownerReferenceTo,
+  OwnWrites,
   Pods,
   type EventRecorder,
   type Informer,
@@ -88,6 +88,7 @@ const launcherPods = { resource: Pods, labelSelector: `${KubevirtLabels.app}=${K
 
 export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkControllerOptions): Controller {
   const machines = mgr.informer<KubevirtMachine>(KubevirtMachines);
+  const own = new OwnWrites<KubevirtMachine>(machines, mgr.client, KubevirtMachines);
   const deps: Deps = {
     mgr,
     driver: opts.driver,
@@ -114,7 +115,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
       .map((m) => ({ namespace: m.metadata.namespace, name: m.metadata.name }));
 
   exposeDriverStats(mgr, opts.driver);
-  return mgr.add(
+  const controller = mgr.add(
     new Controller({
       name: 'machine-network',
       for: KubevirtMachines,
@@ -124,6 +125,11 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
       // does a VM just placed on a node: it boots and asks for DHCP while other machines' claims
       // and finalizers can wait.
       priority: (e) => isMigrationEvent(e.object) || justScheduled(e),
+      // The echo of this controller's own write brings nothing its reconcile did not already see.
+      predicate: own.admit,
+      // Where a VM runs comes from its VMI and launcher pods alone (placementOf): the VMI mirrors
+      // a VirtualMachineInstanceMigration's state, so migrations are not watched (~9 more events
+      // per migration, each a reconcile competing with the cutover for the machine's driver calls).
       watches: [
         {
           source: VirtualMachineInstances,
@@ -140,13 +146,6 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
           },
         },
         {
-          source: VirtualMachineInstanceMigrations,
-          map: (o) => {
-            const vmi = (o.spec as { vmiName?: string } | undefined)?.vmiName;
-            return vmi ? [{ namespace: o.metadata.namespace, name: vmi }] : [];
-          },
-        },
-        {
           source: IPAddresses,
           map: (o) => [{ namespace: o.metadata.namespace, name: (o as IPAddress).spec.claimRef.name }],
         },
@@ -158,12 +157,15 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
         client: mgr.client,
         cluster: { resource: ClusterResource, cache: mgr.informer(ClusterResource) },
         finalizer: MACHINE_NETWORK_FINALIZER,
+        ownWrites: own,
         ownedConditions: [NetworkConditions.IPAMReady, NetworkConditions.NetworkReady],
         reconcileNormal: (s) => reconcileNormal(deps, s),
         reconcileDelete: (s) => reconcileDelete(deps, s),
       }),
     }),
   );
+  own.requeue = (k) => controller.enqueue(k);
+  return controller;
 }
 
 async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Result | void> {
