@@ -40,6 +40,11 @@ export const ConfigSchema = z
     ovnMigration: z.enum(['two-ports', 'multi-chassis']).default('two-ports'),
     /** multi-chassis: rarp (target blocked until the VM's RARP) or none (both chassis receive). */
     ovnMultiChassisActivation: z.enum(['rarp', 'none']).default('rarp'),
+    /**
+     * Set the shared gateway up on every node switch ahead of any VM (on OVN 23.03 that changes the
+     * node router port's MAC: better at install than when a first VM lands). false: with the first VM.
+     */
+    ovnGatewayOnEveryNode: boolish.default(true),
     /** TLS material for ssl: NB addresses. */
     ovnNbCaFile: z.string().min(1).optional(),
     ovnNbCertFile: z.string().min(1).optional(),

@@ -6,6 +6,7 @@ import { addInClusterPoolProvider } from '../ipam/index.js';
 import type { NetworkDriver } from '../network/driver.js';
 import { OvnDriver } from '../network/ovn/index.js';
 import { OvnKubeDriver } from '../network/ovnkube/index.js';
+import { DEFAULT_GATEWAY_IPV4, DEFAULT_GATEWAY_MAC } from '../api/index.js';
 import type { Manager } from '../runtime/index.js';
 import { addMachineNetworkController } from './machine-network/index.js';
 
@@ -29,6 +30,9 @@ export async function startNetworkDriver(manager: Manager, config: Config): Prom
           logger: manager.log,
           migration: config.ovnMigration,
           multiChassisActivation: config.ovnMultiChassisActivation,
+          ...(config.ovnGatewayOnEveryNode
+            ? { gatewayOnEveryNode: { ipv4: DEFAULT_GATEWAY_IPV4, mac: DEFAULT_GATEWAY_MAC } }
+            : {}),
           ...(config.ovnNbCaFile && config.ovnNbCertFile && config.ovnNbKeyFile
             ? {
                 tls: {

@@ -135,7 +135,6 @@ export class TenantWorld {
       const capk = await startCapkStandIn(opts.kc, ns);
       undo.push(() => capk.stop());
       const world = new TenantWorld(opts, ns, new RestClient(opts.kc), ovn, nodes, sim, capk, datapath);
-      if (datapath) await world.prepareGateways();
       if (opts.manager !== false) {
         undo.push(() => world.stopManager());
         await world.startManager();
@@ -156,6 +155,8 @@ export class TenantWorld {
       logger,
       // The datapath's chassis (and the fixture's gateway routers) are named chassis-<node>.
       chassisOf: chassisOf,
+      // As the CLI's manager does: before any VM (see the option).
+      gatewayOnEveryNode: GATEWAY,
       ...this.opts.ovn,
     });
     await driver.start();
@@ -165,29 +166,6 @@ export class TenantWorld {
     await mgr.start();
     this.manager = mgr;
     this.driver = driver;
-  }
-
-  /**
-   * As an install would, before any VM and whichever manager runs: on OVN 23.03 the shared gateway
-   * MAC replaces each node's router-port MAC, and ordinary pods that learned the old one lose their
-   * gateway for the ~5 s their neighbour entry takes to re-probe if that happens only when a first
-   * VM lands there. The manager does not do this itself yet.
-   */
-  private async prepareGateways(): Promise<void> {
-    const driver = new OvnDriver({
-      nbRemotes: this.ovn.nbRemote,
-      logger: createLogger({ level: 'error' }),
-      ...this.opts.ovn,
-    });
-    await driver.start();
-    try {
-      await driver.ensureGateways(
-        this.nodes.map((n) => n.name),
-        GATEWAY,
-      );
-    } finally {
-      await driver.stop();
-    }
   }
 
   /** Stops the manager as a crash would leave things: no cleanup of what it wrote. */

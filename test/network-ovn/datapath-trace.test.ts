@@ -5,7 +5,8 @@
 import { OvnCentral } from '../env/ovn-central.js';
 import { OvnDriver } from '../../src/network/ovn/index.js';
 import type { Placement, VmNetworkSpec } from '../../src/network/driver.js';
-import { buildTopology, GATEWAY, type TestNode } from './topology.js';
+import { waitFor } from '../env/processes.js';
+import { addNode, buildTopology, GATEWAY, type TestNode } from './topology.js';
 import {
   arpRequest,
   datapaths,
@@ -341,4 +342,46 @@ describe('OVN driver: the arp_proxy forms OVN 23.03 accepts', () => {
     expect(other).toContain(`arp.sha = ${GATEWAY.mac}`);
     expect(outputs(other)).toEqual([nodes[1]!.pod.name]);
   });
+});
+
+describe('OVN driver: the gateway on every node, ahead of any VM (gatewayOnEveryNode)', () => {
+  let ovn: OvnCentral;
+  let driver: OvnDriver;
+  beforeAll(async () => {
+    ovn = await OvnCentral.start();
+  });
+  afterAll(async () => {
+    await driver?.stop();
+    await ovn?.stop();
+  });
+
+  async function answersGateway(n: TestNode): Promise<boolean> {
+    await ovn.syncSb();
+    const t = await ovn.trace(n.name, arpRequest(podOf(n), GATEWAY.ipv4), '--minimal');
+    return t.includes(`arp.sha = ${GATEWAY.mac}`) && outputs(t).includes(n.pod.name);
+  }
+
+  it('sets it up on every node switch at start and on a node that joins later, with no VM', async () => {
+    const nodes = await buildTopology(ovn, ['node-a', 'node-b']);
+    driver = new OvnDriver({ nbRemotes: ovn.nbRemote, gatewayOnEveryNode: GATEWAY });
+    await driver.start();
+    await waitFor(
+      'the gateway on both nodes',
+      async () => ((await Promise.all(nodes.map(answersGateway))).every(Boolean) ? true : undefined),
+      10_000,
+    );
+    expect(driver.nodeSwitches()).toEqual(['node-a', 'node-b']);
+
+    const joined = await addNode(ovn, 'node-c', 3);
+    await waitFor(
+      'the gateway on the node that joined',
+      async () => ((await answersGateway(joined)) ? true : undefined),
+      10_000,
+    );
+    expect(driver.nodeSwitches()).toEqual(['node-a', 'node-b', 'node-c']);
+    // No VM was ever given: the driver owns no VM rows.
+    expect(await ovn.nbctl('--bare', '--columns=external_ids', 'list', 'Logical_Switch_Port')).not.toContain(
+      'capk-podnet/machine',
+    );
+  }, 30_000);
 });

@@ -6,6 +6,7 @@
 import type { OvnCentral } from '../env/ovn-central.js';
 
 export const CLUSTER_CIDR = '10.244.0.0/16';
+const R = 'ovn_cluster_router';
 export const GATEWAY = { ipv4: '169.254.1.1', mac: '0a:58:a9:fe:01:01' };
 
 export interface TestNode {
@@ -36,7 +37,6 @@ export function testNode(name: string, index: number): TestNode {
 /** Builds the OVN-Kubernetes-like topology for these node names; returns the nodes. */
 export async function buildTopology(ovn: OvnCentral, names: string[]): Promise<TestNode[]> {
   const nodes = names.map((n, i) => testNode(n, i + 1));
-  const R = 'ovn_cluster_router';
   const cmds: string[][] = [
     ['lr-add', R],
     ['lrp-add', R, 'rtoj-ovn_cluster_router', '0a:58:64:40:00:01', '100.64.0.1/16'],
@@ -48,31 +48,45 @@ export async function buildTopology(ovn: OvnCentral, names: string[]): Promise<T
     // OVN-K: traffic inside the cluster network is routed normally, never rerouted to a gateway.
     ['lr-policy-add', R, '102', `ip4.src == ${CLUSTER_CIDR} && ip4.dst == ${CLUSTER_CIDR}`, 'allow'],
   ];
-  for (const n of nodes) {
-    const gr = `GR_${n.name}`;
-    cmds.push(
-      ['lrp-add', R, `rtos-${n.name}`, n.routerMac, `${n.routerIp}/24`],
-      ['ls-add', n.name],
-      ['lsp-add', n.name, `stor-${n.name}`],
-      ['lsp-set-type', `stor-${n.name}`, 'router'],
-      ['lsp-set-addresses', `stor-${n.name}`, 'router'],
-      ['lsp-set-options', `stor-${n.name}`, `router-port=rtos-${n.name}`],
-      ['lsp-add', n.name, n.pod.name],
-      ['lsp-set-addresses', n.pod.name, `${n.pod.mac} ${n.pod.ip}`],
-      ['lsp-set-port-security', n.pod.name, `${n.pod.mac} ${n.pod.ip}`],
-      ['lr-add', gr],
-      ['set', 'Logical_Router', gr, `options:chassis=chassis-${n.name}`],
-      ['lrp-add', gr, `rtoj-${gr}`, `0a:58:64:40:00:${hex(n.index + 1)}`, `${n.joinIp}/16`],
-      ['lsp-add', 'join', `jtor-${gr}`],
-      ['lsp-set-type', `jtor-${gr}`, 'router'],
-      ['lsp-set-addresses', `jtor-${gr}`, 'router'],
-      ['lsp-set-options', `jtor-${gr}`, `router-port=rtoj-${gr}`],
-      // OVN-K: pods of the node subnet leave through the node's gateway router.
-      ['--policy=src-ip', 'lr-route-add', R, `10.244.${n.index}.0/24`, n.joinIp],
-    );
-  }
+  for (const n of nodes) cmds.push(...nodeCommands(n));
+  await nbctlOneTransaction(ovn, cmds);
+  return nodes;
+}
+
+/** One node's part: its switch with the rtos/stor pair and a pod, its gateway router on the join switch. */
+function nodeCommands(n: TestNode): string[][] {
+  const gr = `GR_${n.name}`;
+  return [
+    ['lrp-add', R, `rtos-${n.name}`, n.routerMac, `${n.routerIp}/24`],
+    ['ls-add', n.name],
+    ['lsp-add', n.name, `stor-${n.name}`],
+    ['lsp-set-type', `stor-${n.name}`, 'router'],
+    ['lsp-set-addresses', `stor-${n.name}`, 'router'],
+    ['lsp-set-options', `stor-${n.name}`, `router-port=rtos-${n.name}`],
+    ['lsp-add', n.name, n.pod.name],
+    ['lsp-set-addresses', n.pod.name, `${n.pod.mac} ${n.pod.ip}`],
+    ['lsp-set-port-security', n.pod.name, `${n.pod.mac} ${n.pod.ip}`],
+    ['lr-add', gr],
+    ['set', 'Logical_Router', gr, `options:chassis=chassis-${n.name}`],
+    ['lrp-add', gr, `rtoj-${gr}`, `0a:58:64:40:00:${hex(n.index + 1)}`, `${n.joinIp}/16`],
+    ['lsp-add', 'join', `jtor-${gr}`],
+    ['lsp-set-type', `jtor-${gr}`, 'router'],
+    ['lsp-set-addresses', `jtor-${gr}`, 'router'],
+    ['lsp-set-options', `jtor-${gr}`, `router-port=rtoj-${gr}`],
+    // OVN-K: pods of the node subnet leave through the node's gateway router.
+    ['--policy=src-ip', 'lr-route-add', R, `10.244.${n.index}.0/24`, n.joinIp],
+  ];
+}
+
+/** A node joining a topology buildTopology made: its switch, ports, pod and gateway router. */
+export async function addNode(ovn: OvnCentral, name: string, index: number): Promise<TestNode> {
+  const n = testNode(name, index);
+  await nbctlOneTransaction(ovn, nodeCommands(n));
+  return n;
+}
+
+async function nbctlOneTransaction(ovn: OvnCentral, cmds: string[][]): Promise<void> {
   const args = ['--no-wait'];
   for (const [i, c] of cmds.entries()) args.push(...(i ? ['--', ...c] : c));
   await ovn.nbctl(...args);
-  return nodes;
 }

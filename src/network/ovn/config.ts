@@ -19,6 +19,8 @@ export interface OvnTopologyNames {
   nodeSwitch(node: string): string;
   /** The router's port toward a node switch (`rtos-<node>`): south routes leave through it. */
   routerToSwitchPort(node: string): string;
+  /** The inverse: the node a cluster-router port leads to, or undefined for any other port. */
+  nodeOfRouterToSwitchPort(port: string): string | undefined;
   /** The node switch's router-type port (`stor-<node>`): it carries `arp_proxy`. */
   switchToRouterPort(node: string): string;
   /** The node gateway router's port on the join switch; its IP is the north (egress) next hop. */
@@ -52,6 +54,14 @@ export interface OvnDriverOptions {
    * so the guest receives on whichever side it runs (duplicate copies die at the idle NIC).
    */
   multiChassisActivation?: 'rarp' | 'none';
+  /**
+   * Set: this shared gateway is set up on every node switch as soon as the driver sees it, before
+   * any VM lands there. On OVN 23.03 that replaces the node router port's MAC (shared-router-mac),
+   * and ordinary pods that learned the old MAC lose their gateway for the ~5 s their neighbour entry
+   * takes to re-probe; done ahead, that happens once, at install or when a node joins, not when a
+   * first VM lands. Unset: a node's gateway is set up with its first VM.
+   */
+  gatewayOnEveryNode?: { ipv4: string; mac: string };
   /** The OVN chassis name of an infra node (multi-chassis mode); default the node name. */
   chassisOf?(node: string): string;
   /** DHCP `cidr`: the VM's /32 (default; works with the on-link gateway route) or its pool prefix. */
@@ -102,6 +112,7 @@ export interface OvnDriverConfig {
   writerLock?: string;
   logger?: Logger;
   onSync?(t: SyncTiming): void;
+  gatewayOnEveryNode?: { ipv4: string; mac: string };
 }
 
 /** OVN-Kubernetes' names (go-controller/pkg/types: OVNClusterRouter, RouterToSwitchPrefix, …). */
@@ -109,6 +120,7 @@ export const OVN_KUBERNETES_NAMES: OvnTopologyNames = {
   clusterRouter: 'ovn_cluster_router',
   nodeSwitch: (node) => node,
   routerToSwitchPort: (node) => `rtos-${node}`,
+  nodeOfRouterToSwitchPort: (port) => (port.startsWith('rtos-') ? port.slice('rtos-'.length) : undefined),
   switchToRouterPort: (node) => `stor-${node}`,
   gatewayRouterJoinPort: (node) => `rtoj-GR_${node}`,
 };
@@ -152,6 +164,7 @@ export function resolveConfig(o: OvnDriverOptions): OvnDriverConfig {
   }
   if (o.logger) cfg.logger = o.logger;
   if (o.onSync) cfg.onSync = o.onSync;
+  if (o.gatewayOnEveryNode) cfg.gatewayOnEveryNode = o.gatewayOnEveryNode;
   return cfg;
 }
 

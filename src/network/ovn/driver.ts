@@ -187,6 +187,7 @@ export class OvnDriver implements NetworkDriver {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly toRestore = new Set<string>();
   private restoreTimer: NodeJS.Timeout | undefined;
+  private nodeGatewaysTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private sessionWait: Promise<void> | undefined;
   /** Counts change notifications; a machine is clean when a diff that found nothing saw its last one. */
@@ -229,7 +230,13 @@ export class OvnDriver implements NetworkDriver {
         const oldIds = (c.old as { external_ids?: Record<string, string> } | undefined)?.external_ids;
         if (oldIds && (GATEWAY_ARP_PROXY in oldIds || GATEWAY_ORIGINAL_MAC in oldIds) && gatewayChanged(c)) {
           for (const m of this.desired.keys()) this.markChanged(m);
+          this.scheduleNodeGateways();
         }
+        // A node joined (its switch and router ports appear), or ours were reverted.
+        const routerSide =
+          c.table === 'Logical_Router_Port' ||
+          (c.table === 'Logical_Switch_Port' && (c.new as { type?: string } | undefined)?.type === 'router');
+        if (routerSide && c.new && !c.old) this.scheduleNodeGateways();
       }
       if (this.toRestore.size) this.scheduleRestore();
     });
@@ -240,12 +247,15 @@ export class OvnDriver implements NetworkDriver {
       this.stats.resyncs++;
       for (const m of this.desired.keys()) this.markChanged(m);
       this.scheduleRestore();
+      this.scheduleNodeGateways();
     });
+    this.scheduleNodeGateways();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restoreTimer);
+    clearTimeout(this.nodeGatewaysTimer);
     await Promise.allSettled([...this.chains.values()]);
     await this.client?.close();
     this.client = undefined;
@@ -662,6 +672,33 @@ export class OvnDriver implements NetworkDriver {
   private markChanged(machine: string): void {
     this.changeSeq.set(machine, ++this.seq);
     this.toRestore.add(machine);
+  }
+
+  /** The nodes whose switch hangs off the cluster router, as the NB shows them now. */
+  nodeSwitches(): string[] {
+    const { names } = this.config;
+    const view = topologyView(this.nb.cache, names);
+    return this.nb.cache
+      .find('Logical_Router_Port', () => true)
+      .map((p) => names.nodeOfRouterToSwitchPort(p.name))
+      .filter((n): n is string => n !== undefined && view.hasNodeSwitch(n))
+      .sort();
+  }
+
+  /** gatewayOnEveryNode: sets the gateway up on every node switch (idempotent; coalesced). */
+  private scheduleNodeGateways(): void {
+    const gw = this.config.gatewayOnEveryNode;
+    if (!gw || this.nodeGatewaysTimer || this.stopping) return;
+    this.nodeGatewaysTimer = setTimeout(() => {
+      this.nodeGatewaysTimer = undefined;
+      if (this.stopping) return;
+      const nodes = this.nodeSwitches();
+      if (!nodes.length) return;
+      // A replica without the writer lock, or an NB away: the next change or resync tries again.
+      this.ensureGateways(nodes, gw).catch((e: unknown) =>
+        this.config.logger?.warn('ovn driver: gateway on every node failed', { error: (e as Error).message }),
+      );
+    }, 20);
   }
 
   private scheduleRestore(): void {
