@@ -22,6 +22,7 @@ export { WorkQueue, type BackoffOptions } from './queue.js';
 export { RestClient, ApiError, isNotFound, isConflict, isGone, PatchType } from './rest.js';
 export { PatchHelper, createMergePatch, mergeOwnedConditions } from './patch.js';
 export { OwnWrites } from './own-writes.js';
+export { CacheIndex } from './index-cache.js';
 export * from './conditions.js';
 export * from './capi.js';
 export { LeaderElector, type LeaderElectionOptions } from './leader.js';

@@ -21,6 +21,7 @@ import {
   type PlacementFacts,
 } from '../../kubevirt/placement.js';
 import {
+  KubevirtAnnotations,
   KubevirtLabels,
   VirtualMachineInstances,
   type Pod,
@@ -29,6 +30,7 @@ import {
 import type { NetworkDriver, VmNetworkSpec } from '../../network/driver.js';
 import {
   applyOwned,
+  CacheIndex,
   ClusterNameLabel,
   ClusterResource,
   clusterApiReconciler,
@@ -76,6 +78,8 @@ interface Deps {
   addresses: Informer<IPAddress>;
   vmis: Informer<VirtualMachineInstance>;
   pods: Informer<Pod>;
+  /** Launcher pods by namespace/VMI name (what launcherPodsOf matches). */
+  podsByVmi: CacheIndex<Pod>;
   machines: Informer<KubevirtMachine>;
   /** When each migration's target was first seen ready (ms), by migration id. */
   readySeen: Map<string, number>;
@@ -99,6 +103,11 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
     addresses: mgr.informer<IPAddress>(IPAddresses),
     vmis: mgr.informer<VirtualMachineInstance>(VirtualMachineInstances),
     pods: mgr.informer<Pod>(launcherPods),
+    podsByVmi: new CacheIndex(mgr.informer<Pod>(launcherPods), (p) => {
+      const vmi =
+        p.metadata.annotations?.[KubevirtAnnotations.domain] ?? p.metadata.labels?.[KubevirtLabels.vmName];
+      return vmi ? [`${p.metadata.namespace}/${vmi}`] : [];
+    }),
     machines,
     readySeen: new Map(),
     flippedAt: new Map(),
@@ -287,10 +296,7 @@ function buildSpec(
 ): { spec: VmNetworkSpec; facts: PlacementFacts } {
   const ref = { namespace: m.metadata.namespace!, name: m.metadata.name };
   const vmi = d.vmis.get(ref);
-  const facts = withReadyTime(
-    d,
-    placementOf(vmi, launcherPodsOf(ref.name, d.pods.list({ namespace: ref.namespace }))),
-  );
+  const facts = withReadyTime(d, placementOf(vmi, podsOf(d, ref)));
   const spec = desiredVmNetwork({
     cluster: { namespace: kvCluster.metadata.namespace!, name: kvCluster.metadata.name },
     machine: ref,
@@ -465,7 +471,7 @@ async function reconcileDelete(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
   const ref = { namespace: m.metadata.namespace!, name: m.metadata.name };
   // Never pull the network from under a VM that may still run.
   const vmi = d.vmis.get(ref);
-  const pods = launcherPodsOf(ref.name, d.pods.list({ namespace: ref.namespace }));
+  const pods = podsOf(d, ref);
   if (vmi || hasRunningLauncher(pods)) {
     markFalse(
       m,
@@ -478,6 +484,11 @@ async function reconcileDelete(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
   await d.driver.removeVm(ref);
   await d.mgr.client.delete(IPAddressClaims, ref.name, ref.namespace);
   s.ctx.log.info('network removed; address released with the claim');
+}
+
+/** The VMI's launcher pods, from the index. */
+function podsOf(d: Deps, ref: { namespace: string; name: string }): Pod[] {
+  return launcherPodsOf(ref.name, d.podsByVmi.get(`${ref.namespace}/${ref.name}`));
 }
 
 /** The KubevirtCluster of a machine: the CAPI Cluster's infrastructureRef, else the cluster-name label. */
