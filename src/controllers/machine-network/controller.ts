@@ -132,8 +132,9 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
       concurrency: opts.concurrency ?? 4,
       // A VM in the middle of a migration jumps the queue: its cutover waits on this reconcile. So
       // does a VM just placed on a node: it boots and asks for DHCP while other machines' claims
-      // and finalizers can wait.
-      priority: (e) => isMigrationEvent(e.object) || justScheduled(e),
+      // and finalizers can wait. And a machine whose claim was just bound: capk creates its VM once
+      // IPAMReady says so, and a thousand first passes of other machines need not go first.
+      priority: (e) => isMigrationEvent(e.object) || justScheduled(e) || justBound(e),
       // The echo of this controller's own write brings nothing its reconcile did not already see.
       predicate: own.admit,
       // Where a VM runs comes from its VMI and launcher pods alone (placementOf): the VMI mirrors
@@ -354,6 +355,12 @@ function justScheduled(e: InformerEvent): boolean {
   const now = (e.object as VirtualMachineInstance).status?.nodeName;
   const before = (e.old as VirtualMachineInstance | undefined)?.status?.nodeName;
   return now !== undefined && before === undefined;
+}
+
+function justBound(e: InformerEvent): boolean {
+  if (e.object.kind !== IPAddressClaims.kind || e.type === 'delete') return false;
+  const now = (e.object as IPAddressClaim).status?.addressRef?.name;
+  return now !== undefined && (e.old as IPAddressClaim | undefined)?.status?.addressRef?.name === undefined;
 }
 
 function isMigrationEvent(o: KubeObject): boolean {
