@@ -99,8 +99,7 @@ async function main(): Promise<void> {
       WORKER_MACHINE_COUNT: '2',
       NODE_VM_IMAGE_TEMPLATE: 'quay.io/capk/ubuntu-2404-container-disk:v1.34.4',
       CRI_PATH: '/var/run/containerd/containerd.sock',
-      // Inside the infra cluster network (OVN-Kubernetes' pod-to-pod policy), outside every node subnet.
-      NODE_IP_CIDR: '10.244.200.0/24',
+      // NODE_IP_CIDR: the template's default, 10.100.0.0/24 (outside the infra cluster network).
     });
     const skipped: string[] = [];
     for (const o of objects) {

@@ -119,7 +119,7 @@ async function main(): Promise<void> {
       });
       log(`manager pid ${manager.pid}, log ${manager.logFile}`);
     }
-    await w.createCluster('t', { ipam: { cidrs: ['10.244.200.0/24'] }, dnsServers: ['10.96.0.10'] });
+    await w.createCluster('t', { ipam: { cidrs: ['10.100.0.0/24'] }, dnsServers: ['10.96.0.10'] });
     await w.createMachine('t', 't-m1');
     const ip = (await w.networkReadyOn('t-m1', undefined, 60_000)).status!.network!.ipv4!;
     const guest = await w.datapath!.waitGuest(w.ns, 't-m1');

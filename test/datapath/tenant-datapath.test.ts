@@ -15,8 +15,8 @@ const unavailable = datapathUnavailable();
 if (unavailable) console.warn(`test/datapath skipped: ${unavailable}`);
 const suite = unavailable ? describe.skip : describe;
 
-// Inside the infra cluster network (OVN-K's pod-to-pod policy), outside every node subnet.
-const POOL = '10.244.200.0/24';
+// The template's default pool: outside the infra cluster network (10.244.0.0/16 here).
+const POOL = '10.100.0.0/24';
 const DNS = ['10.96.0.10'];
 
 async function ping(w: TenantWorld, netns: string, ip: string): Promise<void> {

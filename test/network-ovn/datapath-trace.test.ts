@@ -385,3 +385,62 @@ describe('OVN driver: the gateway on every node, ahead of any VM (gatewayOnEvery
     );
   }, 30_000);
 });
+
+describe('OVN driver: a VM pool outside the infra cluster network (the template default)', () => {
+  let ovn: OvnCentral;
+  let driver: OvnDriver;
+  let nodes: TestNode[];
+  const vms = [
+    { name: 'w-0', ip: '10.100.0.5', mac: '0a:58:0a:64:00:05', node: 'node-a' },
+    { name: 'w-1', ip: '10.100.0.6', mac: '0a:58:0a:64:00:06', node: 'node-b' },
+  ];
+  const port = (v: (typeof vms)[number]): L2 => ({
+    port: `capk_tenant-a_${v.name}_${v.node}`,
+    mac: v.mac,
+    ip: v.ip,
+  });
+  beforeAll(async () => {
+    ovn = await OvnCentral.start();
+    nodes = await buildTopology(ovn, ['node-a', 'node-b']);
+    driver = new OvnDriver({ nbRemotes: ovn.nbRemote });
+    await driver.start();
+    for (const v of vms) {
+      await driver.ensureVm({
+        ...spec({ kind: 'node', node: v.node }),
+        machine: { namespace: 'tenant-a', name: v.name },
+        hostname: v.name,
+        ipv4: v.ip,
+        mac: v.mac,
+      });
+    }
+    await syncTraceNeighbours(ovn);
+  });
+  afterAll(async () => {
+    await driver?.stop();
+    await ovn?.stop();
+  });
+
+  const trace = (dp: string, flow: string, detailed = false) =>
+    ovn.trace(dp, flow, '--ct=new', '--ct=new', '--ct=new', detailed ? '--detailed' : '--minimal');
+  const gatewayRouters = async (dp: string, flow: string) =>
+    datapaths(await trace(dp, flow, true)).filter((d) => d.startsWith('GR_'));
+
+  it('routes pods ↔ VMs and VM ↔ VM directly, and only egress through the node gateway router', async () => {
+    const [w0, w1] = vms.map(port) as [L2, L2];
+    const podB = nodes[1]!;
+    const toVm = await trace(podB.name, tcpTo(podOf(podB), GATEWAY.mac, w0.ip));
+    expect(outputs(toVm)).toEqual([w0.port]);
+    // The reply to a pod on another node: straight to the pod, through no gateway router.
+    const reply = tcpTo(w0, GATEWAY.mac, podB.pod.ip, 22, 40000);
+    expect(outputs(await trace('node-a', reply))).toEqual([podB.pod.name]);
+    expect(await gatewayRouters('node-a', reply)).toEqual([]);
+    // Another VM of the same tenant cluster, on another node.
+    const vmToVm = tcpTo(w0, GATEWAY.mac, w1.ip, 22, 40000);
+    expect(outputs(await trace('node-a', vmToVm))).toEqual([w1.port]);
+    expect(await gatewayRouters('node-a', vmToVm)).toEqual([]);
+    // Out of the cluster: the gateway router of the VM's node.
+    expect(await gatewayRouters('node-a', tcpTo(w0, GATEWAY.mac, EXTERNAL, 22, 40000))).toEqual([
+      'GR_node-a',
+    ]);
+  }, 30_000);
+});

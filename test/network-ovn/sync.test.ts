@@ -340,7 +340,7 @@ describe('OVN driver: sync against a real NB', () => {
     // A new process that only knows worker-1 is alive: worker-2 goes, with cluster A's rows kept.
     driver = await started();
     const removed = await driver.sweep(new Set(['tenant-a/worker-1']));
-    expect(removed).toBe(5); // port, neighbour, dhcp, route and policy of worker-2, nothing else
+    expect(removed).toBe(6); // port, neighbour, dhcp, route and both policies of worker-2, nothing else
     expect(
       (await list('Logical_Switch_Port')).filter((p) => ids(p)['capk-podnet/owner']).map((p) => p.name),
     ).toEqual(['capk_tenant-a_worker-1_node-b']);
@@ -371,6 +371,7 @@ describe('OVN driver: sync against a real NB', () => {
     expect(await ours('Logical_Router_Static_Route', 'route')).toHaveLength(30);
     expect(await ours('Logical_Router_Static_Route', 'egress')).toHaveLength(1);
     expect(await ours('Logical_Router_Policy', 'policy')).toHaveLength(30);
+    expect(await ours('Logical_Router_Policy', 'direct')).toHaveLength(30);
     expect(
       (await list('Static_MAC_Binding')).filter((b) => String(b.ip).startsWith('10.244.100.')),
     ).toHaveLength(30);
@@ -396,7 +397,10 @@ describe('OVN driver: sync against a real NB', () => {
         'egress',
         ...Array(10).fill('route'),
       ]);
-      expect((await ours('Logical_Router_Policy')).length).toBe(10);
+      expect((await ours('Logical_Router_Policy')).sort()).toEqual([
+        ...Array(10).fill('direct'),
+        ...Array(10).fill('policy'),
+      ]);
       for (const s of racing) await other.removeVm(s.machine);
     } finally {
       await other.stop();

@@ -14,6 +14,7 @@ const cfg = resolveConfig({ nbRemotes: 'unix:/nowhere' });
 const topo: TopologyView = {
   hasNodeSwitch: (n) => ['n1', 'n2', 'n3'].includes(n),
   northNexthop: (n) => ({ n1: '100.64.0.2', n2: '100.64.0.3' })[n],
+  nodeSubnets: () => ['10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24'],
 };
 
 function spec(placement: Placement, over: Partial<VmNetworkSpec> = {}): VmNetworkSpec {
@@ -120,7 +121,21 @@ describe('composeVm', () => {
       nexthop: '10.244.100.5',
       outputPort: 'rtos-n1',
     });
-    expect(vm.north).toMatchObject({ priority: 10, match: 'ip4.src == 10.244.100.5', nexthop: '100.64.0.2' });
+    // Egress only: pods' node subnets and the tenant's own pool are routed directly.
+    expect(vm.north).toMatchObject({
+      priority: 10,
+      match: 'ip4.src == 10.244.100.5',
+      action: 'reroute',
+      nexthop: '100.64.0.2',
+    });
+    // Above it, pods' node subnets and the tenant's own pool are let through to be routed directly.
+    expect(vm.direct).toEqual({
+      priority: 11,
+      match:
+        'ip4.src == 10.244.100.5 && ip4.dst == {10.244.1.0/24, 10.244.100.0/24, 10.244.2.0/24, 10.244.3.0/24}',
+      action: 'allow',
+      externalIds: expect.objectContaining({ 'capk-podnet/kind': 'direct' }),
+    });
     expect(vm.egress).toMatchObject({
       ipPrefix: '10.244.100.0/24',
       externalIds: { 'capk-podnet/kind': 'egress' },

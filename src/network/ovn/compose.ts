@@ -12,6 +12,8 @@ export interface TopologyView {
   portAnchor?(machine: string): string | undefined;
   /** The IP that egress from VMs on this node is rerouted to (the node gateway router's join IP). */
   northNexthop(node: string): string | undefined;
+  /** Every node switch's subnet (where pods live), from the cluster router's ports toward them. */
+  nodeSubnets?(): string[];
 }
 
 export interface DesiredPort {
@@ -39,11 +41,15 @@ export interface DesiredRoute {
   externalIds: Record<string, string>;
 }
 
-/** North: egress from the VM rerouted to the gateway of the node that runs it. */
+/**
+ * North: egress from the VM rerouted to the gateway of the node that runs it (`reroute`); and the
+ * traffic that stays inside, let through above it (`allow`, no next hop).
+ */
 export interface DesiredPolicy {
   priority: number;
   match: string;
-  nexthop: string;
+  action: 'reroute' | 'allow';
+  nexthop?: string;
   externalIds: Record<string, string>;
 }
 
@@ -72,6 +78,13 @@ export interface DesiredVm {
   dhcp?: DesiredDhcp;
   south?: DesiredRoute;
   north?: DesiredPolicy;
+  /**
+   * Above north: pods (node subnets) and the tenant's own VMs (its pool) are routed directly, wherever
+   * the pool lies. OVN-Kubernetes' pod-to-pod allow covers only a pool inside the cluster network;
+   * without this, replies to pods from any other pool were rerouted to the gateway router. (A positive
+   * set: a negated one in the north match would expand to a cross product of flows.)
+   */
+  direct?: DesiredPolicy;
   egress?: DesiredEgress;
   neighbours: DesiredNeighbour[];
   /** Node whose router port the south route uses. */
@@ -250,10 +263,18 @@ export function composeVm(spec: VmNetworkSpec, cfg: OvnDriverConfig, topo: Topol
       vm.north = {
         priority: cfg.northPolicyPriority,
         match: `ip4.src == ${spec.ipv4}`,
+        action: 'reroute',
         nexthop,
         externalIds: ownedIds(spec, 'policy', { [NODE]: routedTo }),
       };
       const pool = networkOf(spec.ipv4, spec.prefixLength);
+      const inside = [...new Set([pool, ...(topo.nodeSubnets?.() ?? [])])].sort();
+      vm.direct = {
+        priority: cfg.northPolicyPriority + 1,
+        match: `ip4.src == ${spec.ipv4} && ip4.dst == {${inside.join(', ')}}`,
+        action: 'allow',
+        externalIds: ownedIds(spec, 'direct'),
+      };
       vm.egress = { ipPrefix: pool, nexthop, externalIds: egressIds(spec.cluster, pool) };
     }
   }

@@ -7,6 +7,7 @@ import { byUuid, type DatabaseCache, type OpBuilder, type Operation, type nb } f
 import type { OvnTopologyNames } from './config.js';
 import {
   composeArpProxy,
+  networkOf,
   type DesiredDhcp,
   type DesiredEgress,
   type DesiredNeighbour,
@@ -90,8 +91,9 @@ export function ownedRows<T extends OwnedTable>(
   cache: DatabaseCache<Nb>,
   table: T,
   machine: string,
+  kind: RowKind = OWNED_TABLE_KINDS[table],
 ): Readonly<Nb[T]>[] {
-  return cache.byExternalId(table, MACHINE, machine).filter((r) => isOwnedKind(r, OWNED_TABLE_KINDS[table]));
+  return cache.byExternalId(table, MACHINE, machine).filter((r) => isOwnedKind(r, kind));
 }
 
 /** A node switch's port by name, through the switch's own port list (no scan of every port). */
@@ -122,6 +124,19 @@ export function topologyView(cache: DatabaseCache<Nb>, names: OvnTopologyNames):
     },
     portAnchor(machine) {
       return ownedRows(cache, 'Logical_Switch_Port', machine)[0]?.external_ids[NODE];
+    },
+    nodeSubnets() {
+      const out = new Set<string>();
+      for (const p of cache.find(
+        'Logical_Router_Port',
+        (p) => names.nodeOfRouterToSwitchPort(p.name) !== undefined,
+      )) {
+        for (const n of p.networks) {
+          const [ip, len] = n.split('/');
+          if (ip && len && !ip.includes(':')) out.add(networkOf(ip, Number(len)));
+        }
+      }
+      return [...out].sort();
     },
     northNexthop(node) {
       const port = names.gatewayRouterJoinPort(node);
@@ -333,10 +348,11 @@ function diffRouterChild(
   table: 'Logical_Router_Static_Route' | 'Logical_Router_Policy',
   want: Partial<nb.LogicalRouterStaticRoute> | Partial<nb.LogicalRouterPolicy> | undefined,
   sets: string[],
+  kind: RowKind = OWNED_TABLE_KINDS[table],
 ): void {
   const router = t.s.names.clusterRouter;
   const column = table === 'Logical_Router_Static_Route' ? 'static_routes' : 'policies';
-  const existing = ownedRows(t.s.cache, table, machine) as Readonly<
+  const existing = ownedRows(t.s.cache, table, machine, kind) as Readonly<
     nb.LogicalRouterStaticRoute & nb.LogicalRouterPolicy
   >[];
   const [keep, ...extra] = existing;
@@ -378,8 +394,8 @@ function policyRow(w: DesiredPolicy): Partial<nb.LogicalRouterPolicy> {
   return {
     priority: w.priority,
     match: w.match,
-    action: 'reroute',
-    nexthops: [w.nexthop],
+    action: w.action,
+    nexthops: w.nexthop === undefined ? [] : [w.nexthop],
     nexthop: [],
     external_ids: w.externalIds,
   };
@@ -573,6 +589,14 @@ export function vmOps(s: NbState, machine: string, want: DesiredVm | undefined, 
     'nexthops',
     'nexthop',
   ]);
+  diffRouterChild(
+    t,
+    machine,
+    'Logical_Router_Policy',
+    want?.direct && policyRow(want.direct),
+    ['nexthops', 'nexthop'],
+    'direct',
+  );
   diffNeighbours(t, machine, want?.neighbours ?? []);
   if (want?.egress) ensureEgress(t, want.egress);
   if (!want) {

@@ -144,6 +144,12 @@ function gatewayChanged(c: RowChange<Nb>): boolean {
   );
 }
 
+function nodeSubnetChanged(c: { old?: unknown; new?: unknown }): boolean {
+  const o = c.old as { networks?: string[] } | undefined;
+  const n = c.new as { networks?: string[] } | undefined;
+  return o?.networks !== undefined && n?.networks !== undefined && o.networks.join() !== n.networks.join();
+}
+
 export interface OvnDriverStats {
   /**
    * Writes committed: each is one machine's sync (or the gateway's, or the egress sweep's), all of
@@ -237,6 +243,10 @@ export class OvnDriver implements NetworkDriver {
           c.table === 'Logical_Router_Port' ||
           (c.table === 'Logical_Switch_Port' && (c.new as { type?: string } | undefined)?.type === 'router');
         if (routerSide && c.new && !c.old) this.scheduleNodeGateways();
+        // A node joined or left: every VM's north policy lists the node subnets it must not reroute.
+        if (c.table === 'Logical_Router_Port' && (!c.old || !c.new || nodeSubnetChanged(c))) {
+          for (const m of this.desired.keys()) this.markChanged(m);
+        }
       }
       if (this.toRestore.size) this.scheduleRestore();
     });
@@ -364,7 +374,8 @@ export class OvnDriver implements NetworkDriver {
       neighbours.length +
       ownedRows(c, 'DHCP_Options', machine).length +
       ownedRows(c, 'Logical_Router_Static_Route', machine).length +
-      ownedRows(c, 'Logical_Router_Policy', machine).length
+      ownedRows(c, 'Logical_Router_Policy', machine).length +
+      ownedRows(c, 'Logical_Router_Policy', machine, 'direct').length
     );
   }
 

@@ -25,7 +25,8 @@ export const GATEWAY_ORIGINAL_MAC = 'capk-podnet/gateway-original-mac';
 /** On a cluster's pool egress route: the pool it serves. */
 export const POOL = 'capk-podnet/pool';
 
-export type RowKind = 'port' | 'dhcp' | 'route' | 'policy';
+/** `direct`: the VM's allow policy for traffic routed without its north reroute. */
+export type RowKind = 'port' | 'dhcp' | 'route' | 'policy' | 'direct';
 /** Rows owned by a tenant cluster as a whole rather than by one machine. */
 export const EGRESS_KIND = 'egress';
 
