@@ -307,10 +307,22 @@ async function main(): Promise<void> {
     // 6. The report.
     const events = (
       await world.client.list<
-        KubeObject & { reason?: string; message?: string; involvedObject?: { name?: string } }
+        KubeObject & {
+          reason?: string;
+          message?: string;
+          involvedObject?: { name?: string };
+          eventTime?: string;
+          firstTimestamp?: string;
+        }
       >(CoreEvents, { namespace: world.ns })
     ).items
       .filter((e) => e.involvedObject?.name?.startsWith(CLUSTER))
+      // In the order they happened, per machine (a list comes in name order).
+      .sort(
+        (a, b) =>
+          (a.involvedObject?.name ?? '').localeCompare(b.involvedObject?.name ?? '') ||
+          eventMs(a) - eventMs(b),
+      )
       .map((e) => `${e.involvedObject?.name}: ${e.reason} — ${e.message}`);
     const report = {
       kubernetes: version.gitVersion,
@@ -409,3 +421,12 @@ main().catch((e: unknown) => {
   console.error(e);
   process.exit(1);
 });
+
+/** When an Event happened (to the second: events of one second keep the list's order). */
+function eventMs(e: {
+  eventTime?: string;
+  firstTimestamp?: string;
+  metadata: { creationTimestamp?: string };
+}): number {
+  return Date.parse(e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp ?? '') || 0;
+}
