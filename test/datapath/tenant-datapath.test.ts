@@ -2,7 +2,7 @@
 // capk-podnet's controller with the OVN driver, and per infra node OVS + ovn-controller in network
 // namespaces. The guest configures itself only by DHCP from its port; the harness never writes NB.
 import { analyzeMigration, cutoverMarks, formatTable } from '../../bench/migration/analysis.js';
-import { TenantWorld } from '../env/tenant-world.js';
+import { TenantWorld, type TenantWorldOptions } from '../env/tenant-world.js';
 import { testKubeConfig } from '../env/kube.js';
 import { waitFor } from '../env/processes.js';
 import { GATEWAY } from '../network-ovn/topology.js';
@@ -36,6 +36,21 @@ async function leasedGuest(w: TenantWorld, name: string): Promise<GuestVm> {
   const guest = await guestOf(w, name);
   await guest.waitLease(30_000);
   return guest;
+}
+
+/** Three infra nodes with a datapath, one tenant cluster of the pool, one VM t-m1. */
+async function tenantWithOneVm(prefix: string, ovn?: TenantWorldOptions['ovn']): Promise<TenantWorld> {
+  const w = await TenantWorld.start({
+    kc,
+    prefix,
+    nodes: 3,
+    datapath: true,
+    timing: { migrationMs: 100 },
+    ...(ovn ? { ovn } : {}),
+  });
+  await w.createCluster('t', { ipam: { cidrs: [POOL] }, dnsServers: DNS });
+  await w.createMachine('t', 't-m1');
+  return w;
 }
 
 /**
@@ -104,9 +119,7 @@ async function expectTcpIntactAcrossMigrations(w: TenantWorld, migrations: numbe
 suite('real packets: DHCP, gateway, reachability and TCP across live migrations', () => {
   let w: TenantWorld;
   beforeAll(async () => {
-    w = await TenantWorld.start({ kc, prefix: 'dp', nodes: 3, datapath: true, timing: { migrationMs: 100 } });
-    await w.createCluster('t', { ipam: { cidrs: [POOL] }, dnsServers: DNS });
-    await w.createMachine('t', 't-m1');
+    w = await tenantWithOneVm('dp');
   }, 90_000);
   afterAll(async () => {
     await w?.stop();
@@ -199,16 +212,7 @@ suite('real packets: DHCP, gateway, reachability and TCP across live migrations'
 suite('real packets with the multi-chassis handover', () => {
   let w: TenantWorld;
   beforeAll(async () => {
-    w = await TenantWorld.start({
-      kc,
-      prefix: 'dpmc',
-      nodes: 3,
-      datapath: true,
-      timing: { migrationMs: 100 },
-      ovn: { migration: 'multi-chassis', multiChassisActivation: 'none' },
-    });
-    await w.createCluster('t', { ipam: { cidrs: [POOL] }, dnsServers: DNS });
-    await w.createMachine('t', 't-m1');
+    w = await tenantWithOneVm('dpmc', { migration: 'multi-chassis', multiChassisActivation: 'none' });
   }, 90_000);
   afterAll(async () => {
     await w?.stop();
