@@ -48,9 +48,14 @@ async function tenantWithOneVm(prefix: string, ovn?: TenantWorldOptions['ovn']):
     timing: { migrationMs: 100 },
     ...(ovn ? { ovn } : {}),
   });
-  await w.createCluster('t', { ipam: { cidrs: [POOL] }, dnsServers: DNS });
-  await w.createMachine('t', 't-m1');
-  return w;
+  try {
+    await w.createCluster('t', { ipam: { cidrs: [POOL] }, dnsServers: DNS });
+    await w.createMachine('t', 't-m1');
+    return w;
+  } catch (e) {
+    await w.stop(); // afterAll never sees this world
+    throw e;
+  }
 }
 
 /**
