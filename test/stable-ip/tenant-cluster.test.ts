@@ -214,4 +214,22 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
     ]);
     expect(routes.filter((r) => r.ip_prefix.startsWith(m.ipv4!))).toEqual([]);
   });
+
+  it('reports an exhausted pool on the machine, with no VM created for it', async () => {
+    await w.createCluster('tiny', { ipam: { cidrs: ['10.101.0.0/30'] } }); // 2 usable
+    for (const m of ['tiny-m1', 'tiny-m2', 'tiny-m3']) await w.createMachine('tiny', m);
+    const ready = await Promise.all(['tiny-m1', 'tiny-m2'].map((m) => w.networkReadyOn(m)));
+    expect(new Set(ready.map((m) => m.status!.network!.ipv4)).size).toBe(2);
+    const m3 = await waitFor(
+      'tiny-m3 IPAMReady False PoolExhausted',
+      async () => {
+        const m = await w.machine('tiny-m3');
+        return getCondition(m, 'IPAMReady')?.reason === 'PoolExhausted' ? m : undefined;
+      },
+      20_000,
+    );
+    expect(getCondition(m3, 'IPAMReady')).toMatchObject({ status: 'False' });
+    expect(getCondition(m3, 'NetworkReady')).toMatchObject({ status: 'False', reason: 'PoolExhausted' });
+    expect(await w.client.tryGet(VirtualMachineInstances, 'tiny-m3', w.ns)).toBeUndefined();
+  });
 });

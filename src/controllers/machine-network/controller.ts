@@ -215,6 +215,11 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
 
   // Step: an IP address through the Cluster API IPAM contract.
   const address = await ensureAddress(d, m, clusterName!, network.data, machineNet.data.ipv4);
+  // Claimed just now: the provider answers within moments, and the claim's next event brings this
+  // machine back. A "waiting" condition for that moment would be one more status write (and one
+  // more round trip in the first pass of each of a thousand new machines); it is written only if
+  // the wait lasts.
+  if (address === 'claimed') return { requeueAfterMs: CLAIM_GRACE_MS };
   if (!address) {
     const c = getCondition(m, NetworkConditions.IPAMReady)!;
     return notReady(m, NetworkConditions.IPAMReady, c.reason ?? NetworkReasons.Pending, c.message ?? '');
@@ -414,14 +419,20 @@ function waitingMessage(kind: string): string {
   return kind === 'unscheduled' ? 'waiting for the VM to be scheduled' : 'waiting for the network driver';
 }
 
-/** The machine's bound address, creating its claim first; undefined (with IPAMReady False) while pending. */
+/** How long a new claim may stay unbound before the machine says it is waiting (ms). */
+const CLAIM_GRACE_MS = 5_000;
+
+/**
+ * The machine's bound address; 'claimed' when its claim was created by this call; undefined (with
+ * IPAMReady False) while pending.
+ */
 async function ensureAddress(
   d: Deps,
   m: KubevirtMachine,
   kvClusterName: string,
   network: ClusterNetworkSpec,
   pinned: string | undefined,
-): Promise<{ ipv4: string; prefix: number } | undefined> {
+): Promise<{ ipv4: string; prefix: number } | 'claimed' | undefined> {
   const ns = m.metadata.namespace!;
   let claim = d.claims.get({ namespace: ns, name: m.metadata.name });
   if (!claim) {
@@ -447,6 +458,7 @@ async function ensureAddress(
         poolRef,
       },
     });
+    if (!claim.status?.addressRef?.name) return 'claimed';
   }
   const addrName = claim.status?.addressRef?.name;
   const addr = addrName ? d.addresses.get({ namespace: ns, name: addrName }) : undefined;
