@@ -125,12 +125,14 @@ async function main(): Promise<void> {
     const machines = watch<KubevirtMachine>(KubevirtMachines);
     const claims = watch<IPAddressClaim>(IPAddressClaims);
     const vms = watch(VirtualMachines);
+    const claimedAt = new Map<string, number>();
     const boundAt = new Map<string, number>();
     const vmAt = new Map<string, number>();
     const scheduledAt = new Map<string, number>();
     const readyAt = new Map<string, number>();
     const once = (m: Map<string, number>, k: string) => m.has(k) || m.set(k, Date.now());
     claims.addHandler((e) => {
+      once(claimedAt, e.object.metadata.name);
       if ((e.object as IPAddressClaim).status?.addressRef?.name) once(boundAt, e.object.metadata.name);
     });
     vms.addHandler((e) => once(vmAt, e.object.metadata.name));
@@ -287,6 +289,9 @@ async function main(): Promise<void> {
       scheduledToReadySeconds: stats(perMachine),
       bringUpStagesSeconds: {
         createdToClaimBound: stats(since(boundAt, createdAt)),
+        // The machine controller's first pass (finalizer, claim), then the IPAM provider's.
+        createdToClaimCreated: stats(since(claimedAt, createdAt)),
+        claimCreatedToBound: stats(since(boundAt, claimedAt)),
         claimBoundToVmAdmitted: stats(since(vmAt, boundAt)),
         vmAdmittedToScheduled: stats(since(scheduledAt, vmAt)),
         scheduledToReady: stats(perMachine),
