@@ -4,13 +4,13 @@
 //   node --import tsx bench/scale/main.ts [--clusters 100] [--machines 10] [--migrations 100] [--nodes 10]
 //     [--flag concurrency=16 ...] [--cpu-prof DIR] [--out bench/scale/results.json]
 // Prints: time to all NetworkReady; per machine, VM scheduled → NetworkReady (p50/p99) and where a
-// machine's bring-up time goes (claim bound, VM admitted, scheduled, ready); the controller's cutover
+// machine's bring-up time goes (claim created, bound, VM admitted, scheduled, ready); the controller's cutover
 // (target ready → routes committed) over concurrent migrations; the manager process's peak RSS
 // (VmHWM); manager API writes and NB transactions per machine (from its /metrics).
 // Targets (issue 7): all ready ≤ 60 s, p99 ready ≤ 10 s after scheduling, cutover p99 ≤ 50 ms,
 // manager RSS ≤ 200 MB. The last full-size figures, which are met and why the others are not:
-// README.md (all ready 266 s, scheduled → ready p99 3.8 s, cutover p50 77 / p99 511 ms, manager
-// peak RSS 156 MB, on this 2-core machine at load average 2.3 → 4.3).
+// README.md (with --flag concurrency=16: all ready 193 s, scheduled → ready p99 4.0 s, cutover p50 91 /
+// p99 247 ms, manager peak RSS 160 MB, on this 2-core machine at load average 1.5 → 4.3).
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
