@@ -190,7 +190,8 @@ async function reconcileClaim(d: Deps, req: ObjectKey, ctx: ReconcileContext): P
   }
   if (outcome.bind) {
     const bind = outcome.bind;
-    await d.own.write(req, base, steps, () => writeBinding(d, claim, bind, ctx));
+    const replacing = current.status?.addressRef?.name;
+    await d.own.write(req, base, steps, () => writeBinding(d, claim, bind, replacing, ctx));
   }
   return outcome.result;
 }
@@ -368,6 +369,8 @@ async function writeBinding(
   d: Deps,
   claim: IPAddressClaim,
   address: IPAddress,
+  /** The binding this one replaces (its address is gone), not another replica's. */
+  replacing: string | undefined,
   ctx: ReconcileContext,
 ): Promise<IPAddressClaim | undefined> {
   const { name, namespace } = claim.metadata;
@@ -394,7 +397,7 @@ async function writeBinding(
     }
     base = await d.client.get<IPAddressClaim>(IPAddressClaims, name, namespace);
     const other = base.status?.addressRef?.name;
-    if (other && other !== address.metadata.name) {
+    if (other && other !== address.metadata.name && other !== replacing) {
       ctx.log.info('claim bound meanwhile by another replica; releasing ours', {
         ours: address.spec.address,
         bound: other,

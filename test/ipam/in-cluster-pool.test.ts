@@ -201,6 +201,27 @@ describe('in-cluster pool provider (real API server)', () => {
     expect((await addressesIn(ns)).map((a) => a.spec.address)).toEqual(['10.30.0.5']);
   });
 
+  it('allocates again for a bound claim whose address object was deleted under it', async () => {
+    const ns = await createTestNamespace(kc, 'ipam-lost');
+    await createPool(ns, 'tenant-l', ['10.70.0.0/29']);
+    await startProvider(ns);
+    await createClaim(ns, 'm1', 'tenant-l');
+    const address = await boundAddress(ns, 'm1');
+    const name = ipAddressObjectName('tenant-l', address);
+    const before = await client.get<IPAddress>(IPAddresses, name, ns);
+    await client.delete(IPAddresses, name, ns);
+    const again = await waitFor(
+      'a new IPAddress for m1',
+      async () => {
+        const a = (await addressesIn(ns)).find((x) => x.spec.claimRef.name === 'm1');
+        return a && a.metadata.uid !== before.metadata.uid ? a : undefined;
+      },
+      20_000,
+    );
+    expect((await claimOf(ns, 'm1')).status?.addressRef?.name).toBe(again.metadata.name);
+    expect(getCondition(await claimOf(ns, 'm1'), 'Ready')).toMatchObject({ status: 'True' });
+  });
+
   it('reports a full pool with a condition and an Event, and resumes when an address is freed', async () => {
     const ns = await createTestNamespace(kc, 'ipam-full');
     await createPool(ns, 'tenant-c', ['10.40.0.0/30']); // 2 usable
