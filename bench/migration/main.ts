@@ -136,6 +136,7 @@ async function main(): Promise<void> {
       intervalMs: INTERVAL_MS,
       bulkRateKbps: Number(values['bulk-rate-kbps']),
       started: probes,
+      realtime: true,
     });
     const countersBefore = {
       pod: await tcpCounters(w, clientPod.netns),
