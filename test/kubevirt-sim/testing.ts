@@ -9,32 +9,69 @@ export interface Recorded<T> {
   obj: T;
 }
 
-/** Records every watch event on a path, from "now" (existing objects arrive as ADDED). */
+/**
+ * Records every watch event on a path, from "now" (existing objects arrive as ADDED). A watch the
+ * server ends (its timeout, or a busy API server dropping it) resumes from the last version seen,
+ * so that a test never waits on a recorder that stopped listening.
+ */
 export class WatchRecorder<T extends KubernetesObject> {
   readonly events: Recorded<T>[] = [];
   private readonly latestByName = new Map<string, T>();
   private readonly waiters = new Set<() => void>();
   private abort: AbortController | undefined;
+  private resourceVersion: string | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly path: string,
+    private readonly labelSelector?: string,
+  ) {}
 
   static async start<T extends KubernetesObject>(
     kc: k8s.KubeConfig,
     path: string,
     labelSelector?: string,
   ): Promise<WatchRecorder<T>> {
-    const r = new WatchRecorder<T>();
-    r.abort = await new k8s.Watch(kc).watch(
-      path,
-      { labelSelector },
-      (type, obj: T) => {
-        if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
-        r.events.push({ type, obj });
-        if (type === 'DELETED') r.latestByName.delete(obj.metadata!.name!);
-        else r.latestByName.set(obj.metadata!.name!, obj);
-        for (const w of [...r.waiters]) w();
-      },
-      () => undefined,
-    );
+    const r = new WatchRecorder<T>(kc, path, labelSelector);
+    await r.watch();
     return r;
+  }
+
+  private generation = 0;
+
+  private async watch(): Promise<void> {
+    const generation = ++this.generation;
+    // Ends once, even when the client reports both an error and the end of the stream.
+    const ended = () => {
+      if (this.stopped || generation !== this.generation) return;
+      this.generation++;
+      setTimeout(() => void this.watch().catch(() => this.retry()), 50);
+    };
+    this.abort = await new k8s.Watch(this.kc).watch(
+      this.path,
+      {
+        labelSelector: this.labelSelector,
+        ...(this.resourceVersion ? { resourceVersion: this.resourceVersion, allowWatchBookmarks: true } : {}),
+      },
+      (type, obj: T) => {
+        if (type === 'ERROR') {
+          this.resourceVersion = undefined; // 410 Gone: start over from "now"
+          return;
+        }
+        if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+        if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
+        this.events.push({ type, obj });
+        if (type === 'DELETED') this.latestByName.delete(obj.metadata!.name!);
+        else this.latestByName.set(obj.metadata!.name!, obj);
+        for (const w of [...this.waiters]) w();
+      },
+      ended,
+    );
+  }
+
+  private retry(): void {
+    if (!this.stopped) setTimeout(() => void this.watch().catch(() => this.retry()), 200);
   }
 
   latest(name: string): T | undefined {
@@ -69,6 +106,7 @@ export class WatchRecorder<T extends KubernetesObject> {
   }
 
   stop(): void {
+    this.stopped = true;
     this.abort?.abort();
   }
 }
