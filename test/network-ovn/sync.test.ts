@@ -460,4 +460,24 @@ describe('OVN driver: sync against a real NB', () => {
       await bad.stop();
     }
   });
+
+  it("sends a cutover in its own transaction, not behind a batch of other machines' writes", async () => {
+    const moving = vm(clusterA, 60, 'node-a');
+    await driver.ensureVm(moving);
+    const migration = { kind: 'migrating', source: 'node-a', target: 'node-b', migrationId: 'm1' } as const;
+    await driver.ensureVm({ ...moving, placement: { ...migration, phase: 'target-created' } });
+    // A burst of new machines: the first goes at once, the rest queue for the next transaction.
+    const done: string[] = [];
+    const burst = vmsOf(clusterA, 61, 30).map((_, i) =>
+      driver.ensureVm(vm(clusterA, 61 + i, 'node-c')).then(() => done.push(`new-${i}`)),
+    );
+    const flip = driver
+      .ensureVm({ ...moving, placement: { ...migration, phase: 'target-ready' } })
+      .then((o) => (done.push('flip'), o));
+    const [obs] = await Promise.all([flip, ...burst]);
+    expect(obs.routedTo).toBe('node-b');
+    // Behind the first machine's transaction at most, ahead of the queued batch.
+    expect(done.indexOf('flip')).toBeLessThanOrEqual(1);
+    await driver.sweep(new Set());
+  });
 });

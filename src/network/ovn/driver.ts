@@ -144,6 +144,12 @@ function gatewayChanged(c: RowChange<Nb>): boolean {
   );
 }
 
+/** A sync that moves a migrating VM's routes: to the target when it is ready, back when it failed. */
+function isCutover(spec: VmNetworkSpec | undefined): boolean {
+  const p = spec?.placement;
+  return p?.kind === 'migrating' && (p.phase === 'target-ready' || p.phase === 'failed');
+}
+
 function nodeSubnetChanged(c: { old?: unknown; new?: unknown }): boolean {
   const o = c.old as { networks?: string[] } | undefined;
   const n = c.new as { networks?: string[] } | undefined;
@@ -200,9 +206,15 @@ export class OvnDriver implements NetworkDriver {
   private seq = 0;
   private readonly changeSeq = new Map<string, number>();
   private readonly cleanSeq = new Map<string, number>();
-  /** Writes waiting for the NB transaction in flight; sent together in the next one. */
-  private queued: QueuedWrite[] = [];
-  private sending = false;
+  /**
+   * Writes waiting for the NB transaction in flight of their lane; sent together in the next one.
+   * Route flips of a migration's cutover have a lane of their own: they never wait behind a batch
+   * of other machines' writes (the server takes the lanes' transactions in the order they arrive).
+   */
+  private readonly lanes: Record<'normal' | 'cutover', { queued: QueuedWrite[]; sending: boolean }> = {
+    normal: { queued: [], sending: false },
+    cutover: { queued: [], sending: false },
+  };
 
   constructor(opts: OvnDriverOptions) {
     this.config = resolveConfig(opts);
@@ -448,7 +460,7 @@ export class OvnDriver implements NetworkDriver {
       }
       const t1 = performance.now();
       try {
-        await this.commit(diff.ops, key);
+        await this.commit(diff.ops, key, isCutover(spec) ? 'cutover' : 'normal');
         commits++;
         this.config.onSync?.({
           machine: key,
@@ -498,11 +510,11 @@ export class OvnDriver implements NetworkDriver {
     return { programmed: true, ...placed };
   }
 
-  private async commit(ops: Operation[], key: string): Promise<void> {
+  private async commit(ops: Operation[], key: string, lane: 'normal' | 'cutover' = 'normal'): Promise<void> {
     const client = this.nb;
     const results = await new Promise<OperationResult[]>((resolve, reject) => {
-      this.queued.push({ ops, key, resolve, reject });
-      this.pump();
+      this.lanes[lane].queued.push({ ops, key, resolve, reject });
+      this.pump(lane);
     });
     this.stats.transactions++;
     // ovsdb-server sends the monitor update before the reply; make sure, so that the next diff
@@ -524,34 +536,36 @@ export class OvnDriver implements NetworkDriver {
    * per write: one that fires aborts the transaction, fails only the write that owns it (which
    * re-diffs and retries as before) and sends the others again at once.
    */
-  private pump(): void {
-    if (this.sending || this.queued.length === 0) return;
-    const n = this.queued[0]!.alone
+  private pump(name: 'normal' | 'cutover'): void {
+    const lane = this.lanes[name];
+    if (lane.sending || lane.queued.length === 0) return;
+    const n = lane.queued[0]!.alone
       ? 1
       : Math.min(
           MAX_WRITES_PER_TRANSACTION,
-          ...[this.queued.findIndex((w) => w.alone)].filter((i) => i >= 0),
-          this.queued.length,
+          ...[lane.queued.findIndex((w) => w.alone)].filter((i) => i >= 0),
+          lane.queued.length,
         );
-    const batch = this.queued.splice(0, n);
-    this.sending = true;
-    void this.send(batch).finally(() => {
-      this.sending = false;
-      this.pump();
+    const batch = lane.queued.splice(0, n);
+    lane.sending = true;
+    void this.send(batch, lane.queued).finally(() => {
+      lane.sending = false;
+      this.pump(name);
     });
   }
 
-  private async send(all: QueuedWrite[]): Promise<void> {
+  private async send(all: QueuedWrite[], queue: QueuedWrite[]): Promise<void> {
     const { batch, held } = withoutSharedCreates(all);
     try {
-      await this.transactBatch(batch);
+      await this.transactBatch(batch, queue);
     } finally {
       // Their guard now fails (or holds again): either way a re-diff from the cache decides.
       for (const h of held) h.write.reject(h.conflict);
     }
   }
 
-  private async transactBatch(batch: QueuedWrite[]): Promise<void> {
+  /** One transaction for a batch; writes to send again go back to the front of `queue`. */
+  private async transactBatch(batch: QueuedWrite[], queue: QueuedWrite[]): Promise<void> {
     const client = this.nb;
     const lock = this.config.writerLock;
     const head = lock ? [client.ops.assert(lock)] : [];
@@ -580,7 +594,7 @@ export class OvnDriver implements NetworkDriver {
       if (culprit < 0) {
         // Not one write's guard (a lost lock, a commit-time constraint): each goes again alone, so
         // that the error reaches only the writes it concerns.
-        this.queued.unshift(...batch.map((w) => ({ ...w, alone: true })));
+        queue.unshift(...batch.map((w) => ({ ...w, alone: true })));
         return;
       }
       const failed = batch[culprit]!;
@@ -592,7 +606,7 @@ export class OvnDriver implements NetworkDriver {
         }),
       );
       // The others were not at fault: first in line for the next transaction.
-      this.queued.unshift(...batch.filter((_, i) => i !== culprit));
+      queue.unshift(...batch.filter((_, i) => i !== culprit));
       return;
     }
     this.stats.nbTransactions++;
