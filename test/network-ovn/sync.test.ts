@@ -466,10 +466,11 @@ describe('OVN driver: sync against a real NB', () => {
     await driver.ensureVm(moving);
     const migration = { kind: 'migrating', source: 'node-a', target: 'node-b', migrationId: 'm1' } as const;
     await driver.ensureVm({ ...moving, placement: { ...migration, phase: 'target-created' } });
-    // A burst of new machines: the first goes at once, the rest queue for the next transaction.
+    // A burst of new machines (on a node whose gateway is set up: nothing else to wait for): the
+    // first goes at once, the rest queue for the next transaction, the flip after them.
     const done: string[] = [];
     const burst = vmsOf(clusterA, 61, 30).map((_, i) =>
-      driver.ensureVm(vm(clusterA, 61 + i, 'node-c')).then(() => done.push(`new-${i}`)),
+      driver.ensureVm(vm(clusterA, 61 + i, 'node-a')).then(() => done.push(`new-${i}`)),
     );
     const flip = driver
       .ensureVm({ ...moving, placement: { ...migration, phase: 'target-ready' } })
