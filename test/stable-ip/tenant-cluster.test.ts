@@ -217,19 +217,22 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
 
   it('reports an exhausted pool on the machine, with no VM created for it', async () => {
     await w.createCluster('tiny', { ipam: { cidrs: ['10.101.0.0/30'] } }); // 2 usable
-    for (const m of ['tiny-m1', 'tiny-m2', 'tiny-m3']) await w.createMachine('tiny', m);
-    const ready = await Promise.all(['tiny-m1', 'tiny-m2'].map((m) => w.networkReadyOn(m)));
-    expect(new Set(ready.map((m) => m.status!.network!.ipv4)).size).toBe(2);
-    const m3 = await waitFor(
-      'tiny-m3 IPAMReady False PoolExhausted',
+    const names = ['tiny-m1', 'tiny-m2', 'tiny-m3'];
+    for (const m of names) await w.createMachine('tiny', m);
+    // The claims race for the two addresses: which machine is left without one is not fixed.
+    const { ready, refused } = await waitFor(
+      'two machines NetworkReady and one IPAMReady False PoolExhausted',
       async () => {
-        const m = await w.machine('tiny-m3');
-        return getCondition(m, 'IPAMReady')?.reason === 'PoolExhausted' ? m : undefined;
+        const ms = await Promise.all(names.map((n) => w.machine(n)));
+        const ready = ms.filter((m) => getCondition(m, 'NetworkReady')?.status === 'True');
+        const refused = ms.filter((m) => getCondition(m, 'IPAMReady')?.reason === 'PoolExhausted');
+        return ready.length === 2 && refused.length === 1 ? { ready, refused: refused[0]! } : undefined;
       },
-      20_000,
+      45_000, // under the test timeout, so that this message is the one reported
     );
-    expect(getCondition(m3, 'IPAMReady')).toMatchObject({ status: 'False' });
-    expect(getCondition(m3, 'NetworkReady')).toMatchObject({ status: 'False', reason: 'PoolExhausted' });
-    expect(await w.client.tryGet(VirtualMachineInstances, 'tiny-m3', w.ns)).toBeUndefined();
+    expect(new Set(ready.map((m) => m.status!.network!.ipv4)).size).toBe(2);
+    expect(getCondition(refused, 'IPAMReady')).toMatchObject({ status: 'False' });
+    expect(getCondition(refused, 'NetworkReady')).toMatchObject({ status: 'False', reason: 'PoolExhausted' });
+    expect(await w.client.tryGet(VirtualMachineInstances, refused.metadata.name, w.ns)).toBeUndefined();
   });
 });
