@@ -54,10 +54,10 @@ const MODE = values.mode === 'multi-chassis' ? 'multi-chassis' : 'two-ports';
 const OUT = dirname(fileURLToPath(import.meta.url));
 const SUFFIX = MODE === 'two-ports' ? '' : `-${MODE}`;
 const MANAGER = values.manager === 'in-process' ? 'in-process' : 'process';
-// Analysis windows around each mark: narrower than the spacing of migrations, so that no outage
-// counts for two cutovers.
-const WINDOW_BEFORE_MS = 500;
-const BASELINE_WINDOW_MS = WINDOW_BEFORE_MS + Math.min(1_500, PAUSE_MS);
+// The analysis window around each mark (a cutover's, or a baseline's): narrower than the spacing
+// of migrations, so that no outage counts for two cutovers.
+const WINDOW = { windowBeforeMs: 500, windowAfterMs: Math.min(1_500, PAUSE_MS) };
+const WINDOW_MS = WINDOW.windowBeforeMs + WINDOW.windowAfterMs;
 
 const log = (m: string) => console.log(`[migration ${new Date().toISOString().slice(11, 23)}] ${m}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     await sleep(PAUSE_MS);
     const quietFromMs = performance.timeOrigin + performance.now();
     const BASELINE_WINDOWS = Number(values['baseline-windows']);
-    await sleep(BASELINE_WINDOWS * BASELINE_WINDOW_MS);
+    await sleep(BASELINE_WINDOWS * WINDOW_MS);
 
     const reactions: number[] = [];
     const rows: { from: string; to: string; phase: string; reactionMs?: number; retransmissions: number }[] =
@@ -182,8 +182,7 @@ async function main(): Promise<void> {
       server: serverReport,
       intervalMs: INTERVAL_MS,
       marks,
-      windowBeforeMs: WINDOW_BEFORE_MS,
-      windowAfterMs: BASELINE_WINDOW_MS - WINDOW_BEFORE_MS,
+      ...WINDOW,
     });
     const baseline = analyzeMigration({
       client: clientReport,
@@ -192,10 +191,9 @@ async function main(): Promise<void> {
       marks: Array.from({ length: BASELINE_WINDOWS }, (_, index) => ({
         index,
         label: 'no migration',
-        atMs: quietFromMs + WINDOW_BEFORE_MS + index * BASELINE_WINDOW_MS,
+        atMs: quietFromMs + WINDOW.windowBeforeMs + index * WINDOW_MS,
       })),
-      windowBeforeMs: WINDOW_BEFORE_MS,
-      windowAfterMs: BASELINE_WINDOW_MS - WINDOW_BEFORE_MS,
+      ...WINDOW,
     }).stats;
     const tcp = tcpOutcome(clientReport, serverReport);
     const retransmissions =

@@ -111,7 +111,15 @@ function switchPort(
 }
 
 /** The topology facts compose needs, read from the cache. */
-export function topologyView(cache: DatabaseCache<Nb>, names: OvnTopologyNames): TopologyView {
+export function topologyView(
+  cache: DatabaseCache<Nb>,
+  names: OvnTopologyNames,
+): TopologyView & { nodes(): string[] } {
+  // The cluster router's ports toward node switches, with their node.
+  const nodeRouterPorts = () =>
+    cache
+      .find('Logical_Router_Port', (p) => names.nodeOfRouterToSwitchPort(p.name) !== undefined)
+      .map((p) => ({ node: names.nodeOfRouterToSwitchPort(p.name)!, port: p }));
   return {
     hasNodeSwitch(node) {
       const sw = names.nodeSwitch(node);
@@ -125,12 +133,16 @@ export function topologyView(cache: DatabaseCache<Nb>, names: OvnTopologyNames):
     portAnchor(machine) {
       return ownedRows(cache, 'Logical_Switch_Port', machine)[0]?.external_ids[NODE];
     },
+    /** The nodes whose switch hangs off the cluster router, sorted. */
+    nodes() {
+      return nodeRouterPorts()
+        .map((r) => r.node)
+        .filter((n) => this.hasNodeSwitch(n))
+        .sort();
+    },
     nodeSubnets() {
       const out = new Set<string>();
-      for (const p of cache.find(
-        'Logical_Router_Port',
-        (p) => names.nodeOfRouterToSwitchPort(p.name) !== undefined,
-      )) {
+      for (const { port: p } of nodeRouterPorts()) {
         for (const n of p.networks) {
           const [ip, len] = n.split('/');
           if (ip && len && !ip.includes(':')) out.add(networkOf(ip, Number(len)));

@@ -255,7 +255,7 @@ export class OvnDriver implements NetworkDriver {
           c.table === 'Logical_Router_Port' ||
           (c.table === 'Logical_Switch_Port' && (c.new as { type?: string } | undefined)?.type === 'router');
         if (routerSide && c.new && !c.old) this.scheduleNodeGateways();
-        // A node joined or left: every VM's north policy lists the node subnets it must not reroute.
+        // A node joined or left: every VM's allow policy lists the node subnets it must not reroute.
         if (c.table === 'Logical_Router_Port' && (!c.old || !c.new || nodeSubnetChanged(c))) {
           for (const m of this.desired.keys()) this.markChanged(m);
         }
@@ -701,13 +701,7 @@ export class OvnDriver implements NetworkDriver {
 
   /** The nodes whose switch hangs off the cluster router, as the NB shows them now. */
   nodeSwitches(): string[] {
-    const { names } = this.config;
-    const view = topologyView(this.nb.cache, names);
-    return this.nb.cache
-      .find('Logical_Router_Port', () => true)
-      .map((p) => names.nodeOfRouterToSwitchPort(p.name))
-      .filter((n): n is string => n !== undefined && view.hasNodeSwitch(n))
-      .sort();
+    return topologyView(this.nb.cache, this.config.names).nodes();
   }
 
   /** gatewayOnEveryNode: sets the gateway up on every node switch (idempotent; coalesced). */
