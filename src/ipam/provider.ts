@@ -191,7 +191,8 @@ async function reconcileClaim(d: Deps, req: ObjectKey, ctx: ReconcileContext): P
   if (outcome.bind) {
     const bind = outcome.bind;
     const replacing = current.status?.addressRef?.name;
-    await d.own.write(req, base, steps, () => writeBinding(d, claim, bind, replacing, ctx));
+    const bound = await d.own.write(req, base, steps, () => writeBinding(d, claim, bind, replacing, ctx));
+    if (bound && outcome.extra?.length) await releaseExtra(d, outcome.extra, ctx);
   }
   return outcome.result;
 }
@@ -199,6 +200,8 @@ async function reconcileClaim(d: Deps, req: ObjectKey, ctx: ReconcileContext): P
 interface Outcome {
   /** An address to bind the claim to (its status has none yet). */
   bind?: IPAddress;
+  /** The claim's other addresses, released once the binding stands. */
+  extra?: IPAddress[];
   result?: Result;
 }
 
@@ -217,7 +220,11 @@ async function allocate(d: Deps, claim: IPAddressClaim, ctx: ReconcileContext): 
       if (live?.spec.claimRef.name === claim.metadata.name) bound = live;
     }
     if (bound) {
-      await releaseExtra(d, mine, bound, ctx);
+      await releaseExtra(
+        d,
+        mine.filter((a) => a.metadata.name !== bound!.metadata.name),
+        ctx,
+      );
       markBound(claim, bound);
       return {};
     }
@@ -226,10 +233,11 @@ async function allocate(d: Deps, claim: IPAddressClaim, ctx: ReconcileContext): 
     delete claim.status!.addressRef;
   }
   if (mine.length > 0) {
-    // A restart (or another replica) left an address of this claim unbound: adopt the oldest.
+    // A restart (or another replica) left an address of this claim unbound: adopt the oldest. The
+    // others are released only once the binding is written: a stale cache may show the claim
+    // unbound while another replica has just bound one of them.
     const [keep] = mine;
-    await releaseExtra(d, mine, keep!, ctx);
-    return { bind: keep! };
+    return { bind: keep!, extra: mine.filter((a) => a !== keep) };
   }
 
   const poolObj = d.pools.get({ namespace: ns, name: poolRef.name });
@@ -408,15 +416,21 @@ async function writeBinding(
   }
 }
 
-/** Deletes the claim's addresses other than `keep` (left by a race between replicas). */
-async function releaseExtra(d: Deps, mine: IPAddress[], keep: IPAddress, ctx: ReconcileContext) {
-  const extra = mine.filter((a) => a.metadata.name !== keep.metadata.name);
+/**
+ * Deletes addresses of a claim whose binding to another one is known to stand (left by a race
+ * between replicas): never one a claim may be bound to.
+ */
+async function releaseExtra(d: Deps, extra: IPAddress[], ctx: ReconcileContext) {
   for (const a of extra) await deleteAddress(d, a);
-  if (extra.length) ctx.log.info('released duplicate addresses after a race', { kept: keep.spec.address });
+  if (extra.length)
+    ctx.log.info('released duplicate addresses after a race', { released: extra.map((a) => a.spec.address) });
 }
 
+/** By uid: the name may already belong to another claim's newer object at the same address. */
 async function deleteAddress(d: Deps, a: IPAddress): Promise<void> {
-  await d.client.delete(IPAddresses, a.metadata.name, a.metadata.namespace);
+  await d.client.delete(IPAddresses, a.metadata.name, a.metadata.namespace, {
+    ...(a.metadata.uid ? { uid: a.metadata.uid } : {}),
+  });
 }
 
 /** The claim's addresses read live (not from cache): what a deletion must release. */

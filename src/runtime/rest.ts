@@ -183,13 +183,28 @@ export class RestClient {
     });
   }
 
-  /** Deletes; true if it was there. */
-  async delete(ref: ResourceRef, name: string, namespace?: string): Promise<boolean> {
+  /**
+   * Deletes; true if it was there. With `uid`, only that object: a newer one under the same name
+   * (its name freed and taken again meanwhile) is left alone, as if gone.
+   */
+  async delete(
+    ref: ResourceRef,
+    name: string,
+    namespace?: string,
+    opts: { uid?: string } = {},
+  ): Promise<boolean> {
     try {
-      await this.request('DELETE', resourcePath(ref, namespace, name));
+      await this.request(
+        'DELETE',
+        resourcePath(ref, namespace, name),
+        opts.uid
+          ? { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: opts.uid } } }
+          : {},
+      );
       return true;
     } catch (e) {
       if (isNotFound(e)) return false;
+      if (opts.uid && isConflict(e)) return false;
       throw e;
     }
   }

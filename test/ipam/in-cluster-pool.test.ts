@@ -151,6 +151,16 @@ describe('in-cluster pool provider (real API server)', () => {
     await createPool(ns, 'tenant-r', ['10.20.0.0/28']); // 14 usable
     const names = Array.from({ length: 12 }, (_, i) => `m${i}`);
     await Promise.all(names.map((n) => createClaim(ns, n, 'tenant-r')));
+    // Every binding any claim ever shows: once written, a binding must stand (a VM may use it).
+    const observer = new Manager({ kubeConfig: kc, namespaces: [ns] });
+    const bindings = new Map<string, Set<string>>();
+    observer.informer<IPAddressClaim>(IPAddressClaims).addHandler((e) => {
+      const ref = e.object.status?.addressRef?.name;
+      if (ref)
+        bindings.set(e.object.metadata.name, (bindings.get(e.object.metadata.name) ?? new Set()).add(ref));
+    });
+    managers.push(observer);
+    await observer.start();
     // Both replicas start on the same backlog of unbound claims at once.
     await Promise.all([startProvider(ns), startProvider(ns)]);
 
@@ -166,6 +176,7 @@ describe('in-cluster pool provider (real API server)', () => {
     for (const a of await addressesIn(ns))
       byClaim.set(a.spec.claimRef.name, (byClaim.get(a.spec.claimRef.name) ?? 0) + 1);
     expect([...byClaim.values()].every((n) => n === 1)).toBe(true);
+    expect(Object.fromEntries([...bindings].filter(([, refs]) => refs.size > 1))).toEqual({});
   });
 
   it('adopts the address it created before a restart instead of allocating another', async () => {
