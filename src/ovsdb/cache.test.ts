@@ -1,4 +1,4 @@
-import { DatabaseCache, type MonitoredColumns } from './cache.js';
+import { DatabaseCache, type MonitoredColumns, type RowIndex } from './cache.js';
 import { CacheInconsistentError } from './errors.js';
 import type { ColumnType } from './schema.js';
 
@@ -95,5 +95,34 @@ describe('DatabaseCache', () => {
     ]);
     expect(c.list('Port').map((r) => r.name)).toEqual(['b']);
     expect(c.byExternalId('Port', 'owner', 'x')).toEqual([]);
+  });
+
+  it('keeps a column index current through inserts, modifies, deletes and a resync', () => {
+    const byAddress: RowIndex<Port> = { name: 'address', keys: (p) => p.addresses };
+    const c = new DatabaseCache<Tables>({ Port: ['owner', byAddress] });
+    c.replace(
+      DatabaseCache.decodeSnapshot(columns, { Port: { [A]: { initial: { name: 'a', addresses: 'ip1' } } } }),
+    );
+    const holders = (ip: string) => c.byIndex('Port', byAddress, ip).map((p) => p.name);
+    expect(holders('ip1')).toEqual(['a']);
+
+    c.apply(columns, {
+      Port: {
+        [A]: { modify: { addresses: ['set', ['ip1', 'ip2']] } }, // a set diff: ip1 removed, ip2 added
+        [B]: { insert: { name: 'b', addresses: ['set', ['ip1', 'ip3']] } },
+      },
+    });
+    expect([holders('ip1'), holders('ip2'), holders('ip3')]).toEqual([['b'], ['a'], ['b']]);
+
+    c.apply(columns, { Port: { [B]: { delete: null } } });
+    expect([holders('ip1'), holders('ip3')]).toEqual([[], []]);
+
+    c.replace(
+      DatabaseCache.decodeSnapshot(columns, { Port: { [B]: { initial: { name: 'b', addresses: 'ip2' } } } }),
+    );
+    expect(holders('ip2')).toEqual(['b']);
+    // A cache built without the index answers the same by scanning.
+    const plain = cacheWith({ [A]: { name: 'a', addresses: ['set', ['ip1', 'ip2']] } });
+    expect(plain.byIndex('Port', byAddress, 'ip2').map((p) => p.name)).toEqual(['a']);
   });
 });

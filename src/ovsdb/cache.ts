@@ -17,8 +17,28 @@ export interface RowChange<M = Record<string, unknown>> {
   new?: Readonly<M[TableName<M>]>;
 }
 
-/** Per table, the external_ids keys to index (the driver looks rows up by its own keys). */
-export type ExternalIdIndexes<M> = { [T in TableName<M>]?: string[] };
+/**
+ * A lookup the cache keeps current as rows change, so a caller finds rows by something other than
+ * uuid without scanning the table: a row is filed under each key `keys` gives it (none: not filed).
+ */
+export interface RowIndex<R> {
+  name: string;
+  keys(row: Readonly<R>): readonly string[];
+}
+
+/**
+ * Per table, what to index: an external_ids key (the driver looks its rows up by its own keys), or
+ * a RowIndex for lookups by column values (a port's name, the switch holding a port).
+ */
+export type CacheIndexes<M> = { [T in TableName<M>]?: (string | RowIndex<M[T]>)[] };
+
+const externalIdIndex = (key: string): RowIndex<Record<string, unknown>> => ({
+  name: `external_ids:${key}`,
+  keys: (row) => {
+    const v = (row.external_ids as Record<string, unknown> | undefined)?.[key];
+    return typeof v === 'string' ? [v] : [];
+  },
+});
 
 /** Columns monitored per table, with their types as the server's schema gives them. */
 export type MonitoredColumns = Map<string, Map<string, ColumnType>>;
@@ -54,10 +74,22 @@ function modifyRow(
 
 export class DatabaseCache<M> {
   private tables = new Map<string, Map<string, StoredRow>>();
-  /** table → external_ids key → value → uuids */
+  /** table → index name → key → uuids */
   private indexes = new Map<string, Map<string, Map<string, Set<string>>>>();
+  /** table → its indexes */
+  private readonly indexSpec = new Map<string, RowIndex<Record<string, unknown>>[]>();
 
-  constructor(private readonly indexSpec: ExternalIdIndexes<M> = {}) {}
+  constructor(spec: CacheIndexes<M> = {}) {
+    for (const [table, entries] of Object.entries(spec) as [string, (string | RowIndex<never>)[]][]) {
+      this.indexSpec.set(
+        table,
+        entries.map((e) =>
+          typeof e === 'string' ? externalIdIndex(e) : (e as RowIndex<Record<string, unknown>>),
+        ),
+      );
+    }
+    this.rebuildIndexes();
+  }
 
   get<T extends TableName<M>>(table: T, uuid: string): Readonly<M[T]> | undefined {
     return this.tables.get(table)?.get(uuid) as Readonly<M[T]> | undefined;
@@ -86,15 +118,26 @@ export class DatabaseCache<M> {
 
   /** Rows whose external_ids[key] is value: an index lookup when the key is indexed, else a scan. */
   byExternalId<T extends TableName<M>>(table: T, key: string, value: string): Readonly<M[T]>[] {
-    const index = this.indexes.get(table)?.get(key);
-    if (!index) {
+    if (!this.indexes.get(table)?.has(`external_ids:${key}`)) {
       return this.find(
         table,
         (r) => (r as { external_ids?: Record<string, unknown> }).external_ids?.[key] === value,
       );
     }
+    return this.byIndex(table, externalIdIndex(key) as RowIndex<M[T]>, value);
+  }
+
+  /**
+   * Rows the index files under `key`: a lookup when the cache was built with this index (by name),
+   * else a scan that applies it to every row.
+   */
+  byIndex<T extends TableName<M>>(table: T, index: RowIndex<M[T]>, key: string): Readonly<M[T]>[] {
+    const byKey = this.indexes.get(table)?.get(index.name);
+    if (!byKey) return this.find(table, (r) => index.keys(r).includes(key));
     const rows = this.tables.get(table);
-    return [...(index.get(value) ?? [])].map((u) => rows!.get(u) as Readonly<M[T]>);
+    const uuids = byKey.get(key);
+    if (!uuids || !rows) return [];
+    return [...uuids].map((u) => rows.get(u) as Readonly<M[T]>);
   }
 
   size(table: TableName<M>): number {
@@ -193,37 +236,35 @@ export class DatabaseCache<M> {
 
   private rebuildIndexes(): void {
     this.indexes.clear();
-    for (const [table, keys] of Object.entries(this.indexSpec) as [string, string[]][]) {
-      const byKey = new Map<string, Map<string, Set<string>>>();
-      for (const k of keys) byKey.set(k, new Map());
-      this.indexes.set(table, byKey);
+    for (const [table, specs] of this.indexSpec) {
+      this.indexes.set(table, new Map(specs.map((x) => [x.name, new Map()])));
       for (const r of this.tables.get(table)?.values() ?? []) this.index(table, r);
     }
   }
 
   private index(table: string, row: StoredRow): void {
-    const byKey = this.indexes.get(table);
-    if (!byKey) return;
-    const ids = row.external_ids as Record<string, unknown> | undefined;
-    for (const [key, byValue] of byKey) {
-      const v = ids?.[key];
-      if (typeof v !== 'string') continue;
-      let set = byValue.get(v);
-      if (!set) byValue.set(v, (set = new Set()));
-      set.add(row._uuid as string);
+    const byName = this.indexes.get(table);
+    if (!byName) return;
+    for (const spec of this.indexSpec.get(table)!) {
+      const byKey = byName.get(spec.name)!;
+      for (const k of spec.keys(row)) {
+        let set = byKey.get(k);
+        if (!set) byKey.set(k, (set = new Set()));
+        set.add(row._uuid as string);
+      }
     }
   }
 
   private unindex(table: string, row: StoredRow): void {
-    const byKey = this.indexes.get(table);
-    if (!byKey) return;
-    const ids = row.external_ids as Record<string, unknown> | undefined;
-    for (const [key, byValue] of byKey) {
-      const v = ids?.[key];
-      if (typeof v !== 'string') continue;
-      const set = byValue.get(v);
-      set?.delete(row._uuid as string);
-      if (set?.size === 0) byValue.delete(v);
+    const byName = this.indexes.get(table);
+    if (!byName) return;
+    for (const spec of this.indexSpec.get(table)!) {
+      const byKey = byName.get(spec.name)!;
+      for (const k of spec.keys(row)) {
+        const set = byKey.get(k);
+        set?.delete(row._uuid as string);
+        if (set?.size === 0) byKey.delete(k);
+      }
     }
   }
 }

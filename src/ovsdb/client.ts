@@ -3,7 +3,7 @@
 // (re)connect the cache is either resumed from the last transaction id (monitor_cond_since, found)
 // or replaced whole from a fresh monitor reply, so it is never partly stale.
 import { EventEmitter } from 'node:events';
-import { DatabaseCache, type ExternalIdIndexes, type MonitoredColumns, type RowChange } from './cache.js';
+import { DatabaseCache, type CacheIndexes, type MonitoredColumns, type RowChange } from './cache.js';
 import { decodeValue, ZERO_UUID, type Value } from './data.js';
 import {
   CacheInconsistentError,
@@ -54,8 +54,8 @@ export interface OvsdbClientOptions<M> {
    * matching leave the cache as if deleted.
    */
   conditions?: MonitorConditions<M>;
-  /** external_ids keys to index per table, for `cache.byExternalId`. */
-  indexes?: ExternalIdIndexes<M>;
+  /** What the cache indexes per table, for `cache.byExternalId` and `cache.byIndex`. */
+  indexes?: CacheIndexes<M>;
   tls?: TlsOptions;
   /**
    * Only use a clustered member that is the leader; default true when several remotes are given.

@@ -10,7 +10,7 @@ export type {
   Resync,
 } from './client.js';
 export { DatabaseCache } from './cache.js';
-export type { ExternalIdIndexes, RowChange } from './cache.js';
+export type { CacheIndexes, RowChange, RowIndex } from './cache.js';
 export { OpBuilder, byUuid } from './ops.js';
 export type {
   Condition,

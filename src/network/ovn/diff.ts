@@ -3,7 +3,15 @@
 // differs, created when missing and deleted when no longer desired. Every write carries a `wait`
 // guard on what it was based on (the row's cached columns, a name not yet taken, a parent that
 // exists), so that a racing writer makes the whole transaction fail instead of being overwritten.
-import { byUuid, type DatabaseCache, type OpBuilder, type Operation, type nb } from '../../ovsdb/index.js';
+import {
+  byUuid,
+  type CacheIndexes,
+  type DatabaseCache,
+  type OpBuilder,
+  type Operation,
+  type RowIndex,
+  type nb,
+} from '../../ovsdb/index.js';
 import type { OvnTopologyNames } from './config.js';
 import {
   composeArpProxy,
@@ -69,11 +77,32 @@ export const OWNED_TABLE_KINDS: Record<OwnedTable, RowKind> = {
   Logical_Router_Policy: 'policy',
 };
 
+// Lookups by column value that every sync makes: each would otherwise scan a table that holds a
+// row per VM (a thousand VMs: a thousand rows per lookup, several lookups per sync).
+const SWITCH_BY_NAME: RowIndex<nb.LogicalSwitch> = { name: 'name', keys: (s) => [s.name] };
+const SWITCH_BY_PORT: RowIndex<nb.LogicalSwitch> = { name: 'port', keys: (s) => s.ports };
+const PORT_BY_NAME: RowIndex<nb.LogicalSwitchPort> = { name: 'name', keys: (p) => [p.name] };
+const ROUTER_PORT_BY_NAME: RowIndex<nb.LogicalRouterPort> = { name: 'name', keys: (p) => [p.name] };
+const NEIGHBOUR_BY_PORT_AND_IP: RowIndex<nb.StaticMACBinding> = {
+  name: 'port-ip',
+  keys: (b) => [`${b.logical_port} ${b.ip}`],
+};
+
 /** The cache indexes the driver's lookups need. */
-export const CACHE_INDEXES = Object.fromEntries(OWNED_TABLES.map((t) => [t, [MACHINE, OWNER]])) as Record<
-  OwnedTable,
-  string[]
->;
+export const CACHE_INDEXES: CacheIndexes<Nb> = {
+  ...Object.fromEntries(OWNED_TABLES.map((t) => [t, [MACHINE, OWNER]])),
+  Logical_Switch_Port: [MACHINE, OWNER, PORT_BY_NAME],
+  Logical_Switch: [SWITCH_BY_NAME, SWITCH_BY_PORT],
+  Logical_Router_Port: [ROUTER_PORT_BY_NAME],
+  Static_MAC_Binding: [NEIGHBOUR_BY_PORT_AND_IP],
+};
+
+const switchNamed = (cache: DatabaseCache<Nb>, name: string) =>
+  cache.byIndex('Logical_Switch', SWITCH_BY_NAME, name)[0];
+const portNamed = (cache: DatabaseCache<Nb>, name: string) =>
+  cache.byIndex('Logical_Switch_Port', PORT_BY_NAME, name)[0];
+const routerPortNamed = (cache: DatabaseCache<Nb>, name: string) =>
+  cache.byIndex('Logical_Router_Port', ROUTER_PORT_BY_NAME, name)[0];
 
 function sameSet(a: readonly unknown[], b: readonly unknown[]): boolean {
   if (a.length !== b.length) return false;
@@ -102,7 +131,7 @@ function switchPort(
   switchName: string,
   portName: string,
 ): Readonly<nb.LogicalSwitchPort> | undefined {
-  const sw = cache.findOne('Logical_Switch', (s) => s.name === switchName);
+  const sw = switchNamed(cache, switchName);
   for (const u of sw?.ports ?? []) {
     const p = cache.get('Logical_Switch_Port', u);
     if (p?.name === portName) return p;
@@ -125,10 +154,7 @@ export function topologyView(
       const sw = names.nodeSwitch(node);
       const stor = names.switchToRouterPort(node);
       const rtos = names.routerToSwitchPort(node);
-      return (
-        switchPort(cache, sw, stor) !== undefined &&
-        cache.findOne('Logical_Router_Port', (p) => p.name === rtos) !== undefined
-      );
+      return switchPort(cache, sw, stor) !== undefined && routerPortNamed(cache, rtos) !== undefined;
     },
     portAnchor(machine) {
       return ownedRows(cache, 'Logical_Switch_Port', machine)[0]?.external_ids[NODE];
@@ -152,9 +178,7 @@ export function topologyView(
     },
     northNexthop(node) {
       const port = names.gatewayRouterJoinPort(node);
-      const net = cache
-        .findOne('Logical_Router_Port', (p) => p.name === port)
-        ?.networks.find((n) => !n.includes(':'));
+      const net = routerPortNamed(cache, port)?.networks.find((n) => !n.includes(':'));
       return net?.split('/')[0];
     },
   };
@@ -299,7 +323,7 @@ function diffDhcp(t: TxnBuilder, machine: string, want: DesiredDhcp | undefined)
 }
 
 function holdingSwitch(cache: DatabaseCache<Nb>, portUuid: string): Readonly<nb.LogicalSwitch> | undefined {
-  return cache.findOne('Logical_Switch', (s) => s.ports.includes(portUuid));
+  return cache.byIndex('Logical_Switch', SWITCH_BY_PORT, portUuid)[0];
 }
 
 function diffPorts(t: TxnBuilder, machine: string, want: DesiredPort[], dhcp: string | undefined): void {
@@ -338,7 +362,7 @@ function diffPorts(t: TxnBuilder, machine: string, want: DesiredPort[], dhcp: st
       if (sw)
         t.ops.push(t.s.ops.mutate('Logical_Switch', [byUuid(sw._uuid)], [['ports', 'delete', [have._uuid]]]));
     } else {
-      const foreign = t.s.cache.findOne('Logical_Switch_Port', (p) => p.name === w.name);
+      const foreign = portNamed(t.s.cache, w.name);
       if (foreign && !isOwned(foreign)) {
         t.conflicts.push(`Logical_Switch_Port ${w.name} exists and is not owned by capk-podnet`);
         continue;
@@ -488,12 +512,13 @@ export function orphanEgressOps(s: NbState): Diff {
   return { ops: t.ops, conflicts: t.conflicts };
 }
 
-function findNeighbour(
+/** The Static_MAC_Binding of a router port for an IP. */
+export function findNeighbour(
   cache: DatabaseCache<Nb>,
   logicalPort: string,
   ip: string,
 ): Readonly<nb.StaticMACBinding> | undefined {
-  return cache.findOne('Static_MAC_Binding', (b) => b.logical_port === logicalPort && b.ip === ip);
+  return cache.byIndex('Static_MAC_Binding', NEIGHBOUR_BY_PORT_AND_IP, `${logicalPort} ${ip}`)[0];
 }
 
 function diffNeighbours(t: TxnBuilder, machine: string, want: DesiredNeighbour[]): void {
@@ -569,7 +594,7 @@ function diffGateways(t: TxnBuilder, nodes: readonly string[], gw: Gateway): voi
     }
     if (gw.form !== 'shared-router-mac') continue;
     const rtosName = t.s.names.routerToSwitchPort(node);
-    const rtos = t.s.cache.findOne('Logical_Router_Port', (p) => p.name === rtosName);
+    const rtos = routerPortNamed(t.s.cache, rtosName);
     if (rtos && rtos.mac !== gw.mac) {
       // OVN 23.03 answers arp_proxy with the router port's MAC: it must be the shared one everywhere.
       t.update('Logical_Router_Port', rtos, { mac: gw.mac });

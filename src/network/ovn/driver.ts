@@ -27,6 +27,7 @@ import { arpProxyFormFor, resolveConfig, type OvnDriverConfig, type OvnDriverOpt
 import { composeVm } from './compose.js';
 import {
   CACHE_INDEXES,
+  findNeighbour,
   gatewayOps,
   observedPlacement,
   orphanEgressOps,
@@ -378,9 +379,7 @@ export class OvnDriver implements NetworkDriver {
     const ports = ownedRows(c, 'Logical_Switch_Port', machine);
     const neighbours = ports
       .map((p) => parseNeighbourId(p.external_ids[NEIGHBOUR]))
-      .filter(
-        (n) => n && c.findOne('Static_MAC_Binding', (b) => b.logical_port === n.logicalPort && b.ip === n.ip),
-      );
+      .filter((n) => n && findNeighbour(c, n.logicalPort, n.ip));
     return (
       ports.length +
       neighbours.length +
@@ -410,7 +409,6 @@ export class OvnDriver implements NetworkDriver {
     return run;
   }
 
-  /** One sync of one machine: compose, diff, and (only if something differs) one transaction. */
   /**
    * One sync of one machine: compose, diff, and (only if something differs) one transaction; then
    * diff again, until nothing differs. The second diff is what proves convergence (a change by
