@@ -46,6 +46,8 @@ const { values } = parseArgs({
     /** Manager flags, `name=value`, e.g. concurrency=16. */
     flag: { type: 'string', multiple: true, default: [] },
     'cpu-prof': { type: 'string' },
+    /** The simulator's memory-copy phase, hand-off to target ready (its default: 20 ms). */
+    'migration-ms': { type: 'string', default: '20' },
     out: { type: 'string', default: join(import.meta.dirname, 'results.json') },
   },
 });
@@ -53,6 +55,7 @@ const CLUSTERS = Number(values.clusters);
 const MACHINES = Number(values.machines);
 const MIGRATIONS = Number(values.migrations);
 const NODES = Number(values.nodes);
+const MIGRATION_MS = Number(values['migration-ms']);
 const FLAGS = {
   // One replica: nothing to elect. On a saturated API server a lease renewal once took longer than
   // the 10 s renew deadline and the manager exited, as it should, ending the run.
@@ -102,7 +105,11 @@ async function main(): Promise<void> {
     const sim = new KubevirtSimulator();
     undo.push(() => sim.stop());
     // A loaded machine schedules target pods slowly: do not fail migrations for it.
-    await sim.start(kc, { namespace: ns, nodes: nodeNames, timing: { targetPendingTimeoutMs: 120_000 } });
+    await sim.start(kc, {
+      namespace: ns,
+      nodes: nodeNames,
+      timing: { targetPendingTimeoutMs: 120_000, migrationMs: MIGRATION_MS },
+    });
     const capk = await startCapkStandIn(kc, ns);
     undo.push(() => capk.stop());
     const mgr = await startManagerProcess(cli, {
@@ -283,6 +290,7 @@ async function main(): Promise<void> {
       machines: total,
       nodes: NODES,
       managerFlags: FLAGS,
+      simulatorMigrationMs: MIGRATION_MS,
       loadAverage: { start: loadAtStart, end: loadAtEnd },
       allNetworkReadySeconds: allReadyMs / 1000,
       createsSeconds: (created - t0) / 1000,
