@@ -125,4 +125,16 @@ describe('DatabaseCache', () => {
     const plain = cacheWith({ [A]: { name: 'a', addresses: ['set', ['ip1', 'ip2']] } });
     expect(plain.byIndex('Port', byAddress, 'ip2').map((p) => p.name)).toEqual(['a']);
   });
+
+  it("bumps a table's generation on every change to it, and only then", () => {
+    const c = cacheWith({ [A]: { name: 'a' } });
+    const g0 = c.generation('Port');
+    c.apply(columns, { Port: {} });
+    expect(c.generation('Port')).toBe(g0);
+    c.apply(columns, { Port: { [A]: { modify: { name: 'a2' } } } });
+    const g1 = c.generation('Port');
+    expect(g1).not.toBe(g0);
+    c.replace(DatabaseCache.decodeSnapshot(columns, { Port: { [A]: { initial: { name: 'a2' } } } }));
+    expect(c.generation('Port')).not.toBe(g1); // a resync's rows are new objects: derived values recompute
+  });
 });

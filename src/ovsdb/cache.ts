@@ -76,6 +76,8 @@ export class DatabaseCache<M> {
   private tables = new Map<string, Map<string, StoredRow>>();
   /** table → index name → key → uuids */
   private indexes = new Map<string, Map<string, Map<string, Set<string>>>>();
+  /** table → a counter bumped by every change to it (for values derived from a whole table). */
+  private readonly generations = new Map<string, number>();
   /** table → its indexes */
   private readonly indexSpec = new Map<string, RowIndex<Record<string, unknown>>[]>();
 
@@ -140,6 +142,14 @@ export class DatabaseCache<M> {
     return [...uuids].map((u) => rows.get(u) as Readonly<M[T]>);
   }
 
+  /**
+   * A number that changes whenever the table does: a caller deriving something from the whole
+   * table recomputes it only when this differs from the one it derived it at.
+   */
+  generation(table: TableName<M>): number {
+    return this.generations.get(table) ?? 0;
+  }
+
   size(table: TableName<M>): number {
     return this.tables.get(table)?.size ?? 0;
   }
@@ -178,6 +188,7 @@ export class DatabaseCache<M> {
     }
     this.tables = snapshot;
     this.rebuildIndexes();
+    for (const c of changes) this.bump(c.table);
     return changes;
   }
 
@@ -213,6 +224,7 @@ export class DatabaseCache<M> {
     for (const c of changes) {
       let rows = this.tables.get(c.table);
       if (!rows) this.tables.set(c.table, (rows = new Map()));
+      this.bump(c.table);
       if (c.old) this.unindex(c.table, c.old as StoredRow);
       if (c.new) {
         rows.set(c.uuid, c.new as StoredRow);
@@ -232,6 +244,10 @@ export class DatabaseCache<M> {
     if (old) c.old = old as Readonly<M[TableName<M>]>;
     if (row) c.new = row as Readonly<M[TableName<M>]>;
     return c;
+  }
+
+  private bump(table: string): void {
+    this.generations.set(table, (this.generations.get(table) ?? 0) + 1);
   }
 
   private rebuildIndexes(): void {

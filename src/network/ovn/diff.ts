@@ -79,10 +79,16 @@ export const OWNED_TABLE_KINDS: Record<OwnedTable, RowKind> = {
 
 // Lookups by column value that every sync makes: each would otherwise scan a table that holds a
 // row per VM (a thousand VMs: a thousand rows per lookup, several lookups per sync).
-const SWITCH_BY_NAME: RowIndex<nb.LogicalSwitch> = { name: 'name', keys: (s) => [s.name] };
 const SWITCH_BY_PORT: RowIndex<nb.LogicalSwitch> = { name: 'port', keys: (s) => s.ports };
 const PORT_BY_NAME: RowIndex<nb.LogicalSwitchPort> = { name: 'name', keys: (p) => [p.name] };
 const ROUTER_PORT_BY_NAME: RowIndex<nb.LogicalRouterPort> = { name: 'name', keys: (p) => [p.name] };
+const EGRESS_BY_OWNER: RowIndex<nb.LogicalRouterStaticRoute> = {
+  name: 'egress-owner',
+  keys: (r) =>
+    r.external_ids[KIND] === EGRESS_KIND && r.external_ids[MACHINE] === undefined && r.external_ids[OWNER]
+      ? [r.external_ids[OWNER]]
+      : [],
+};
 const NEIGHBOUR_BY_PORT_AND_IP: RowIndex<nb.StaticMACBinding> = {
   name: 'port-ip',
   keys: (b) => [`${b.logical_port} ${b.ip}`],
@@ -92,13 +98,12 @@ const NEIGHBOUR_BY_PORT_AND_IP: RowIndex<nb.StaticMACBinding> = {
 export const CACHE_INDEXES: CacheIndexes<Nb> = {
   ...Object.fromEntries(OWNED_TABLES.map((t) => [t, [MACHINE, OWNER]])),
   Logical_Switch_Port: [MACHINE, OWNER, PORT_BY_NAME],
-  Logical_Switch: [SWITCH_BY_NAME, SWITCH_BY_PORT],
+  Logical_Switch: [SWITCH_BY_PORT],
   Logical_Router_Port: [ROUTER_PORT_BY_NAME],
   Static_MAC_Binding: [NEIGHBOUR_BY_PORT_AND_IP],
+  Logical_Router_Static_Route: [MACHINE, OWNER, EGRESS_BY_OWNER],
 };
 
-const switchNamed = (cache: DatabaseCache<Nb>, name: string) =>
-  cache.byIndex('Logical_Switch', SWITCH_BY_NAME, name)[0];
 const portNamed = (cache: DatabaseCache<Nb>, name: string) =>
   cache.byIndex('Logical_Switch_Port', PORT_BY_NAME, name)[0];
 const routerPortNamed = (cache: DatabaseCache<Nb>, name: string) =>
@@ -131,13 +136,15 @@ function switchPort(
   switchName: string,
   portName: string,
 ): Readonly<nb.LogicalSwitchPort> | undefined {
-  const sw = switchNamed(cache, switchName);
-  for (const u of sw?.ports ?? []) {
-    const p = cache.get('Logical_Switch_Port', u);
-    if (p?.name === portName) return p;
-  }
-  return undefined;
+  const port = portNamed(cache, portName);
+  return port && holdingSwitch(cache, port._uuid)?.name === switchName ? port : undefined;
 }
+
+/** Node subnets by cache, recomputed only when the router ports change (every sync asks). */
+const nodeSubnetsMemo = new WeakMap<
+  DatabaseCache<Nb>,
+  { generation: number; names: OvnTopologyNames; subnets: string[] }
+>();
 
 /** The topology facts compose needs, read from the cache. */
 export function topologyView(
@@ -167,6 +174,9 @@ export function topologyView(
         .sort();
     },
     nodeSubnets() {
+      const generation = cache.generation('Logical_Router_Port');
+      const memo = nodeSubnetsMemo.get(cache);
+      if (memo?.generation === generation && memo.names === names) return memo.subnets;
       const out = new Set<string>();
       for (const { port: p } of nodeRouterPorts()) {
         for (const n of p.networks) {
@@ -174,7 +184,9 @@ export function topologyView(
           if (ip && len && !ip.includes(':')) out.add(networkOf(ip, Number(len)));
         }
       }
-      return [...out].sort();
+      const subnets = [...out].sort();
+      nodeSubnetsMemo.set(cache, { generation, names, subnets });
+      return subnets;
     },
     northNexthop(node) {
       const port = names.gatewayRouterJoinPort(node);
@@ -442,9 +454,7 @@ export function egressRoutes(
   cache: DatabaseCache<Nb>,
   owner: string,
 ): Readonly<nb.LogicalRouterStaticRoute>[] {
-  return cache
-    .byExternalId('Logical_Router_Static_Route', OWNER, owner)
-    .filter((r) => r.external_ids[KIND] === EGRESS_KIND && r.external_ids[MACHINE] === undefined);
+  return cache.byIndex('Logical_Router_Static_Route', EGRESS_BY_OWNER, owner);
 }
 
 function ensureEgress(t: TxnBuilder, want: DesiredEgress): void {
