@@ -2,15 +2,15 @@
 // central with 10 node switches, the KubeVirt simulator, capk's VM creation stood in), with
 // capk-podnet's manager as its own process (the product's CLI, compiled; OVN driver; webhook on TLS).
 //   node --import tsx bench/scale/main.ts [--clusters 100] [--machines 10] [--migrations 100] [--nodes 10]
-//     [--flag concurrency=16 ...] [--cpu-prof DIR] [--out bench/scale/results.json]
+//     [--flag concurrency=16 ...] [--migration-ms 20] [--cpu-prof DIR] [--out bench/scale/results.json]
 // Prints: time to all NetworkReady; per machine, VM scheduled → NetworkReady (p50/p99) and where a
 // machine's bring-up time goes (claim created, bound, VM admitted, scheduled, ready); the controller's cutover
 // (target ready → routes committed) over concurrent migrations; the manager process's peak RSS
 // (VmHWM); manager API writes and NB transactions per machine (from its /metrics).
 // Targets (issue 7): all ready ≤ 60 s, p99 ready ≤ 10 s after scheduling, cutover p99 ≤ 50 ms,
 // manager RSS ≤ 200 MB. The last full-size figures, which are met and why the others are not:
-// README.md (with --flag concurrency=16: all ready 193 s, scheduled → ready p99 4.0 s, cutover p50 91 /
-// p99 247 ms, manager peak RSS 160 MB, on this 2-core machine at load average 1.5 → 4.3).
+// README.md (with --flag concurrency=16: all ready 186 s, scheduled → ready p99 4.3 s, cutover p50 12 /
+// p99 90 ms, manager peak RSS 161 MB, on this 2-core machine at load average 1.9 → 3.9).
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';

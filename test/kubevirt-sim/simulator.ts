@@ -3,6 +3,7 @@
 // Watches feed a keyed queue; each handler reads the caches, decides with model.ts, and writes.
 // Migrations run as one sequential flow per VirtualMachineInstanceMigration, in KubeVirt's order.
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type * as k8s from '@kubernetes/client-node';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { Informer, KubeClient, keyOf, type Plural } from './kube.js';
@@ -191,6 +192,9 @@ export class KubevirtSimulator {
   async start(kc: k8s.KubeConfig, opts: SimulatorOptions = {}): Promise<void> {
     if (this.started) throw new Error('KubevirtSimulator already started');
     this.started = true;
+    // Every pending sleep listens on the stop signal (and stops listening when it ends): a thousand
+    // VMs starting at once is not a leak, though Node warns past 10.
+    setMaxListeners(0, this.stop$.signal);
     this.opts = opts;
     this.timing = { ...defaultTiming, ...opts.timing };
     this.client = new KubeClient(kc);
