@@ -259,28 +259,30 @@ export class DatabaseCache<M> {
   }
 
   private index(table: string, row: StoredRow): void {
-    const byName = this.indexes.get(table);
-    if (!byName) return;
-    for (const spec of this.indexSpec.get(table)!) {
-      const byKey = byName.get(spec.name)!;
-      for (const k of spec.keys(row)) {
-        let set = byKey.get(k);
-        if (!set) byKey.set(k, (set = new Set()));
-        set.add(row._uuid as string);
-      }
-    }
+    this.file(table, row, (byKey, k, uuid) => {
+      let set = byKey.get(k);
+      if (!set) byKey.set(k, (set = new Set()));
+      set.add(uuid);
+    });
   }
 
   private unindex(table: string, row: StoredRow): void {
+    this.file(table, row, (byKey, k, uuid) => {
+      const set = byKey.get(k);
+      set?.delete(uuid);
+      if (set?.size === 0) byKey.delete(k);
+    });
+  }
+
+  /** Calls `fn` for each key each of the table's indexes gives the row. */
+  private file(
+    table: string,
+    row: StoredRow,
+    fn: (byKey: Map<string, Set<string>>, key: string, uuid: string) => void,
+  ): void {
     const byName = this.indexes.get(table);
     if (!byName) return;
-    for (const spec of this.indexSpec.get(table)!) {
-      const byKey = byName.get(spec.name)!;
-      for (const k of spec.keys(row)) {
-        const set = byKey.get(k);
-        set?.delete(row._uuid as string);
-        if (set?.size === 0) byKey.delete(k);
-      }
-    }
+    for (const spec of this.indexSpec.get(table)!)
+      for (const k of spec.keys(row)) fn(byName.get(spec.name)!, k, row._uuid as string);
   }
 }
