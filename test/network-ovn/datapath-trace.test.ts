@@ -6,7 +6,7 @@ import { OvnCentral } from '../env/ovn-central.js';
 import { OvnDriver } from '../../src/network/ovn/index.js';
 import type { Placement, VmNetworkSpec } from '../../src/network/driver.js';
 import { waitFor } from '../env/processes.js';
-import { addNode, buildTopology, GATEWAY, type TestNode } from './topology.js';
+import { addNode, buildTopology, GATEWAY, removeNode, type TestNode } from './topology.js';
 import {
   arpRequest,
   datapaths,
@@ -265,6 +265,34 @@ describe('OVN driver: multi-chassis handover (one port, requested-chassis + acti
       expect(ours).toBe(port);
       await expectServed(runner);
     }
+  });
+
+  it('moves the port to the node the VM runs on when the node it was first created on leaves', async () => {
+    // After the migration above the VM runs on node-b; its one port is still on node-a's switch.
+    await driver.ensureVm(spec({ kind: 'node', node: 'node-b' }));
+    const [a, b] = nodes as [TestNode, TestNode];
+    await removeNode(ovn, a);
+    // Deleting the switch deleted the port with it: the driver restores it where the VM is.
+    const moved = vmPort('node-b');
+    await waitFor(
+      'the port on node-b',
+      async () => ((await ovn.nbctl('lsp-get-ls', moved)).includes('(node-b)') ? true : undefined),
+      10_000,
+    );
+    expect((await driver.observe(machine)).programmed).toBe(true);
+    await syncTraceNeighbours(ovn);
+    expect(outputs(await ovn.trace('node-b', tcpTo(podOf(b), GATEWAY.mac, VM.ip), '--minimal'))).toEqual([
+      moved,
+    ]);
+    expect(await ovn.nbctl('get', 'Logical_Switch_Port', moved, 'options')).toContain(
+      'requested-chassis=chassis-node-b',
+    );
+    // The router's neighbour entry for the VM went with node-a's router port, not left behind.
+    expect(
+      (await ovn.nbctl('--bare', '--columns=logical_port', 'find', 'Static_MAC_Binding', `ip=${VM.ip}`))
+        .split('\n')
+        .filter(Boolean),
+    ).toEqual([`rtos-${b.name}`]);
   });
 });
 

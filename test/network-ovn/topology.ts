@@ -85,6 +85,18 @@ export async function addNode(ovn: OvnCentral, name: string, index: number): Pro
   return n;
 }
 
+/** A node leaving, as OVN-Kubernetes removes it: its switch (and the ports on it), router ports, gateway router. */
+export async function removeNode(ovn: OvnCentral, n: TestNode): Promise<void> {
+  const gr = `GR_${n.name}`;
+  await nbctlOneTransaction(ovn, [
+    ['ls-del', n.name],
+    ['lrp-del', `rtos-${n.name}`],
+    ['lsp-del', `jtor-${gr}`],
+    ['lr-del', gr],
+    ['--policy=src-ip', 'lr-route-del', R, `10.244.${n.index}.0/24`],
+  ]);
+}
+
 async function nbctlOneTransaction(ovn: OvnCentral, cmds: string[][]): Promise<void> {
   const args = ['--no-wait'];
   for (const [i, c] of cmds.entries()) args.push(...(i ? ['--', ...c] : c));

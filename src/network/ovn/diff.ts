@@ -93,6 +93,7 @@ const NEIGHBOUR_BY_PORT_AND_IP: RowIndex<nb.StaticMACBinding> = {
   name: 'port-ip',
   keys: (b) => [`${b.logical_port} ${b.ip}`],
 };
+const NEIGHBOUR_BY_IP: RowIndex<nb.StaticMACBinding> = { name: 'ip', keys: (b) => [b.ip] };
 
 /** The cache indexes the driver's lookups need. */
 export const CACHE_INDEXES: CacheIndexes<Nb> = {
@@ -100,7 +101,7 @@ export const CACHE_INDEXES: CacheIndexes<Nb> = {
   Logical_Switch_Port: [MACHINE, OWNER, PORT_BY_NAME],
   Logical_Switch: [SWITCH_BY_PORT],
   Logical_Router_Port: [ROUTER_PORT_BY_NAME],
-  Static_MAC_Binding: [NEIGHBOUR_BY_PORT_AND_IP],
+  Static_MAC_Binding: [NEIGHBOUR_BY_PORT_AND_IP, NEIGHBOUR_BY_IP],
   Logical_Router_Static_Route: [MACHINE, OWNER, EGRESS_BY_OWNER],
 };
 
@@ -545,6 +546,17 @@ function diffNeighbours(t: TxnBuilder, machine: string, want: DesiredNeighbour[]
     if (!row) continue;
     t.guardRow('Static_MAC_Binding', row, ['mac']);
     t.ops.push(t.s.ops.delete('Static_MAC_Binding', [byUuid(row._uuid)]));
+  }
+  // A node that left took our port there, and with it the record of the neighbour we set on its
+  // router port: a binding for the VM's IP on a router port that no longer exists is that one.
+  for (const ip of new Set(want.map((w) => w.ip))) {
+    for (const row of t.s.cache.byIndex('Static_MAC_Binding', NEIGHBOUR_BY_IP, ip)) {
+      if (wanted.has(neighbourId(row.logical_port, ip)) || routerPortNamed(t.s.cache, row.logical_port))
+        continue;
+      if (recorded.has(neighbourId(row.logical_port, ip))) continue; // deleted above
+      t.guardRow('Static_MAC_Binding', row, ['mac']);
+      t.ops.push(t.s.ops.delete('Static_MAC_Binding', [byUuid(row._uuid)]));
+    }
   }
   for (const w of want) {
     const row = findNeighbour(t.s.cache, w.logicalPort, w.ip);
