@@ -89,7 +89,11 @@ export interface OvnDriverOptions {
 export interface SyncTiming {
   machine: string;
   ops: number;
+  /** 'cutover': a migration's route flip, sent in a lane of its own. */
+  lane: 'normal' | 'cutover';
+  /** Compose and diff against the cache. */
   diffMs: number;
+  /** Waiting for the lane, the NB transaction, and the cache showing it. */
   commitMs: number;
 }
 

@@ -457,12 +457,14 @@ export class OvnDriver implements NetworkDriver {
         );
       }
       const t1 = performance.now();
+      const lane = isCutover(spec) ? 'cutover' : 'normal';
       try {
-        await this.commit(diff.ops, key, isCutover(spec) ? 'cutover' : 'normal');
+        await this.commit(diff.ops, key, lane);
         commits++;
         this.config.onSync?.({
           machine: key,
           ops: diff.ops.length,
+          lane,
           diffMs: t1 - t0,
           commitMs: performance.now() - t1,
         });
