@@ -471,4 +471,36 @@ describe('OVN driver: a VM pool outside the infra cluster network (the template 
       'GR_node-a',
     ]);
   }, 30_000);
+
+  it("a node joining: the pool's one allow policy gains its subnet in one transaction, no VM re-synced", async () => {
+    const [w0] = vms.map(port) as [L2, L2];
+    const before = { transactions: driver.stats.transactions, restores: driver.stats.restores };
+    const joined = await addNode(ovn, 'node-c', 3);
+    const policies = async () =>
+      (
+        await ovn.nbctl(
+          '--bare',
+          '--columns=match',
+          'find',
+          'Logical_Router_Policy',
+          'external_ids:capk-podnet/kind=pool-allow',
+        )
+      )
+        .split('\n')
+        .filter(Boolean);
+    await waitFor(
+      "node-c's subnet in the pool's allow policy",
+      async () => ((await policies()).some((m) => m.includes('10.244.3.0/24')) ? true : undefined),
+      10_000,
+    );
+    expect(await policies()).toEqual([
+      'ip4.src == 10.100.0.0/24 && ip4.dst == {10.100.0.0/24, 10.244.1.0/24, 10.244.2.0/24, 10.244.3.0/24}',
+    ]);
+    expect(driver.stats.transactions - before.transactions).toBe(1);
+    expect(driver.stats.restores).toBe(before.restores);
+    // A VM's reply to a pod on the new node goes straight there, through no gateway router.
+    const reply = tcpTo(w0, GATEWAY.mac, joined.pod.ip, 22, 40000);
+    expect(outputs(await trace('node-a', reply))).toEqual([joined.pod.name]);
+    expect(await gatewayRouters('node-a', reply)).toEqual([]);
+  }, 30_000);
 });

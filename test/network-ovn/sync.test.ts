@@ -183,6 +183,38 @@ describe('OVN driver: sync against a real NB', () => {
     expect(restored.Logical_Router_Policy).toEqual(before.Logical_Router_Policy);
   });
 
+  it("removes a per-VM allow policy an earlier version left, the pool's own policy serving instead", async () => {
+    const legacy = [
+      'external_ids:capk-podnet/owner=tenant-a/cluster-a',
+      'external_ids:capk-podnet/machine=tenant-a/worker-0',
+      'external_ids:capk-podnet/kind=direct',
+    ];
+    await ovn.nbctl(
+      '--id=@p',
+      'create',
+      'Logical_Router_Policy',
+      'priority=1006',
+      'match="ip4.src == 10.244.100.10 && ip4.dst == {10.244.100.0/24}"',
+      'action=allow',
+      ...legacy,
+      '--',
+      'add',
+      'Logical_Router',
+      'ovn_cluster_router',
+      'policies',
+      '@p',
+    );
+    // The driver sees a row of worker-0's change and restores worker-0: without the row.
+    await waitFor(
+      'the per-VM allow policy removed',
+      async () =>
+        (await owned('Logical_Router_Policy', 'capk-podnet/kind', 'direct')).length === 0 ? true : undefined,
+      5_000,
+      50,
+    );
+    expect(await owned('Logical_Router_Policy', 'capk-podnet/kind', 'pool-allow')).toHaveLength(2);
+  });
+
   it('puts the gateway back when it is reverted on the node switch and router port', async () => {
     const get = async () => [
       (await ovn.nbctl('get', 'Logical_Switch_Port', 'stor-node-b', 'options:arp_proxy')).trim(),
@@ -340,14 +372,16 @@ describe('OVN driver: sync against a real NB', () => {
     // A new process that only knows worker-1 is alive: worker-2 goes, with cluster A's rows kept.
     driver = await started();
     const removed = await driver.sweep(new Set(['tenant-a/worker-1']));
-    expect(removed).toBe(6); // port, neighbour, dhcp, route and both policies of worker-2, nothing else
+    expect(removed).toBe(5); // port, neighbour, dhcp, route and policy of worker-2, nothing else
     expect(
       (await list('Logical_Switch_Port')).filter((p) => ids(p)['capk-podnet/owner']).map((p) => p.name),
     ).toEqual(['capk_tenant-a_worker-1_node-b']);
     expect(await owned('Logical_Router_Static_Route', 'capk-podnet/kind', 'egress')).toHaveLength(1);
-    // The last machine of cluster A goes: so does its pool egress route.
+    expect(await owned('Logical_Router_Policy', 'capk-podnet/kind', 'pool-allow')).toHaveLength(1);
+    // The last machine of cluster A goes: so do its pool egress route and allow policy.
     expect(await driver.sweep(new Set())).toBeGreaterThan(0);
     expect(await owned('Logical_Router_Static_Route', 'capk-podnet/owner', 'tenant-a/cluster-a')).toEqual([]);
+    expect(await owned('Logical_Router_Policy', 'capk-podnet/owner', 'tenant-a/cluster-a')).toEqual([]);
     expect(await driver.sweep(new Set())).toBe(0);
   });
 
@@ -371,7 +405,7 @@ describe('OVN driver: sync against a real NB', () => {
     expect(await ours('Logical_Router_Static_Route', 'route')).toHaveLength(30);
     expect(await ours('Logical_Router_Static_Route', 'egress')).toHaveLength(1);
     expect(await ours('Logical_Router_Policy', 'policy')).toHaveLength(30);
-    expect(await ours('Logical_Router_Policy', 'direct')).toHaveLength(30);
+    expect(await ours('Logical_Router_Policy', 'pool-allow')).toHaveLength(1);
     expect(
       (await list('Static_MAC_Binding')).filter((b) => String(b.ip).startsWith('10.244.100.')),
     ).toHaveLength(30);
@@ -398,8 +432,8 @@ describe('OVN driver: sync against a real NB', () => {
         ...Array(10).fill('route'),
       ]);
       expect((await ours('Logical_Router_Policy')).sort()).toEqual([
-        ...Array(10).fill('direct'),
         ...Array(10).fill('policy'),
+        'pool-allow',
       ]);
       for (const s of racing) await other.removeVm(s.machine);
     } finally {

@@ -128,13 +128,17 @@ describe('composeVm', () => {
       action: 'reroute',
       nexthop: '100.64.0.2',
     });
-    // Above it, pods' node subnets and the tenant's own pool are let through to be routed directly.
-    expect(vm.direct).toEqual({
+    // Above it, the pool's policy lets pods' node subnets and the pool itself be routed directly.
+    expect(vm.poolPolicy).toEqual({
       priority: 11,
       match:
-        'ip4.src == 10.244.100.5 && ip4.dst == {10.244.1.0/24, 10.244.100.0/24, 10.244.2.0/24, 10.244.3.0/24}',
+        'ip4.src == 10.244.100.0/24 && ip4.dst == {10.244.1.0/24, 10.244.100.0/24, 10.244.2.0/24, 10.244.3.0/24}',
       action: 'allow',
-      externalIds: expect.objectContaining({ 'capk-podnet/kind': 'direct' }),
+      externalIds: {
+        'capk-podnet/owner': 'ns/c1',
+        'capk-podnet/kind': 'pool-allow',
+        'capk-podnet/pool': '10.244.100.0/24',
+      },
     });
     expect(vm.egress).toMatchObject({
       ipPrefix: '10.244.100.0/24',

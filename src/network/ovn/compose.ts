@@ -4,7 +4,7 @@
 import type { MigrationPhase, Placement, VmNetworkSpec } from '../driver.js';
 import { machineKey } from '../driver.js';
 import type { OvnDriverConfig } from './config.js';
-import { CHASSIS_NODES, NEIGHBOUR, NODE, egressIds, neighbourId, ownedIds } from './ids.js';
+import { CHASSIS_NODES, NEIGHBOUR, NODE, egressIds, neighbourId, ownedIds, poolPolicyIds } from './ids.js';
 
 export interface TopologyView {
   hasNodeSwitch(node: string): boolean;
@@ -82,9 +82,10 @@ export interface DesiredVm {
    * Above north: pods (node subnets) and the tenant's own VMs (its pool) are routed directly, wherever
    * the pool lies. OVN-Kubernetes' pod-to-pod allow covers only a pool inside the cluster network;
    * without this, replies to pods from any other pool were rerouted to the gateway router. (A positive
-   * set: a negated one in the north match would expand to a cross product of flows.)
+   * set: a negated one in the north match would expand to a cross product of flows.) Shared by the
+   * pool's VMs: created by the first, kept current by the driver when nodes come and go.
    */
-  direct?: DesiredPolicy;
+  poolPolicy?: DesiredPolicy;
   egress?: DesiredEgress;
   neighbours: DesiredNeighbour[];
   /** Node whose router port the south route uses. */
@@ -268,17 +269,26 @@ export function composeVm(spec: VmNetworkSpec, cfg: OvnDriverConfig, topo: Topol
         externalIds: ownedIds(spec, 'policy', { [NODE]: routedTo }),
       };
       const pool = networkOf(spec.ipv4, spec.prefixLength);
-      const inside = [...new Set([pool, ...(topo.nodeSubnets?.() ?? [])])].sort();
-      vm.direct = {
+      vm.poolPolicy = {
         priority: cfg.northPolicyPriority + 1,
-        match: `ip4.src == ${spec.ipv4} && ip4.dst == {${inside.join(', ')}}`,
+        match: poolPolicyMatch(pool, topo.nodeSubnets?.() ?? []),
         action: 'allow',
-        externalIds: ownedIds(spec, 'direct'),
+        externalIds: poolPolicyIds(spec.cluster, pool),
       };
       vm.egress = { ipPrefix: pool, nexthop, externalIds: egressIds(spec.cluster, pool) };
     }
   }
   return { ok: true, vm };
+}
+
+/**
+ * The tenant pool's allow policy: from its VMs to pods (the node subnets) and to each other, routed
+ * directly; above every VM's north reroute, so that only egress is rerouted. One per pool, not per
+ * VM: northd turns each policy into flows, and the node subnets change for all VMs at once.
+ */
+export function poolPolicyMatch(pool: string, nodeSubnets: readonly string[]): string {
+  const inside = [...new Set([pool, ...nodeSubnets])].sort();
+  return `ip4.src == ${pool} && ip4.dst == {${inside.join(', ')}}`;
 }
 
 /** The arp_proxy value that makes a node switch answer for the gateway, merged into what is there. */

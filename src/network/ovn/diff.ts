@@ -16,6 +16,7 @@ import type { OvnTopologyNames } from './config.js';
 import {
   composeArpProxy,
   networkOf,
+  poolPolicyMatch,
   type DesiredDhcp,
   type DesiredEgress,
   type DesiredNeighbour,
@@ -30,6 +31,7 @@ import {
   EGRESS_KIND,
   KIND,
   POOL,
+  POOL_POLICY_KIND,
   GATEWAY_ARP_PROXY,
   GATEWAY_ORIGINAL_MAC,
   MACHINE,
@@ -89,6 +91,15 @@ const EGRESS_BY_OWNER: RowIndex<nb.LogicalRouterStaticRoute> = {
       ? [r.external_ids[OWNER]]
       : [],
 };
+const POOL_POLICY_BY_OWNER: RowIndex<nb.LogicalRouterPolicy> = {
+  name: 'pool-policy-owner',
+  keys: (r) =>
+    r.external_ids[KIND] === POOL_POLICY_KIND &&
+    r.external_ids[MACHINE] === undefined &&
+    r.external_ids[OWNER]
+      ? [r.external_ids[OWNER]]
+      : [],
+};
 const NEIGHBOUR_BY_PORT_AND_IP: RowIndex<nb.StaticMACBinding> = {
   name: 'port-ip',
   keys: (b) => [`${b.logical_port} ${b.ip}`],
@@ -103,6 +114,7 @@ export const CACHE_INDEXES: CacheIndexes<Nb> = {
   Logical_Router_Port: [ROUTER_PORT_BY_NAME],
   Static_MAC_Binding: [NEIGHBOUR_BY_PORT_AND_IP, NEIGHBOUR_BY_IP],
   Logical_Router_Static_Route: [MACHINE, OWNER, EGRESS_BY_OWNER],
+  Logical_Router_Policy: [MACHINE, OWNER, POOL_POLICY_BY_OWNER],
 };
 
 const portNamed = (cache: DatabaseCache<Nb>, name: string) =>
@@ -151,7 +163,7 @@ const nodeSubnetsMemo = new WeakMap<
 export function topologyView(
   cache: DatabaseCache<Nb>,
   names: OvnTopologyNames,
-): TopologyView & { nodes(): string[] } {
+): TopologyView & { nodes(): string[]; nodeSubnets(): string[] } {
   // The cluster router's ports toward node switches, with their node.
   const nodeRouterPorts = () =>
     cache
@@ -485,15 +497,62 @@ function ensureEgress(t: TxnBuilder, want: DesiredEgress): void {
   );
 }
 
-function removeEgress(t: TxnBuilder, owner: string): void {
+/** A cluster's pool allow policies. */
+function poolPolicies(cache: DatabaseCache<Nb>, owner: string): Readonly<nb.LogicalRouterPolicy>[] {
+  return cache.byIndex('Logical_Router_Policy', POOL_POLICY_BY_OWNER, owner);
+}
+
+/**
+ * Creates the pool's allow policy if it has none; never updates one (the node subnets change for
+ * every VM at once: poolPolicyOps updates them in one place instead of each VM's sync racing).
+ */
+function ensurePoolPolicy(t: TxnBuilder, want: DesiredPolicy): void {
+  const owner = want.externalIds[OWNER]!;
+  const pool = want.externalIds[POOL]!;
+  if (poolPolicies(t.s.cache, owner).some((r) => r.external_ids[POOL] === pool)) return;
+  const router = t.s.names.clusterRouter;
+  const name = t.uuidName('poolpolicy');
+  t.guardExists('Logical_Router', router);
+  // VMs of one cluster sync in parallel: only the first may create the shared policy.
+  t.ops.push(
+    t.s.ops.wait(
+      'Logical_Router_Policy',
+      [['external_ids', 'includes', { [OWNER]: owner, [KIND]: POOL_POLICY_KIND, [POOL]: pool }]],
+      { columns: ['external_ids'], until: '==', rows: [], timeoutMs: 0 },
+    ),
+  );
+  t.ops.push(t.s.ops.insert('Logical_Router_Policy', policyRow(want), name));
+  t.ops.push(t.s.ops.mutate('Logical_Router', [['name', '==', router]], [['policies', 'insert', [name]]]));
+}
+
+/** The pools' allow policies brought up to date with the node subnets there are now. */
+export function poolPolicyOps(s: NbState, nodeSubnets: readonly string[]): Diff {
+  const t = new TxnBuilder(s);
+  for (const r of s.cache.find(
+    'Logical_Router_Policy',
+    (p) => p.external_ids[KIND] === POOL_POLICY_KIND && p.external_ids[MACHINE] === undefined,
+  )) {
+    const pool = r.external_ids[POOL];
+    if (pool === undefined) continue;
+    const match = poolPolicyMatch(pool, nodeSubnets);
+    if (r.match !== match) t.update('Logical_Router_Policy', r, { match });
+  }
+  return { ops: t.ops, conflicts: t.conflicts };
+}
+
+/** Rows a tenant cluster owns as a whole (its pools' egress routes and allow policies). */
+function removeClusterRows(t: TxnBuilder, owner: string): void {
+  const router = t.s.names.clusterRouter;
   for (const r of egressRoutes(t.s.cache, owner)) {
     t.guardRow('Logical_Router_Static_Route', r, ['external_ids']);
     t.ops.push(
-      t.s.ops.mutate(
-        'Logical_Router',
-        [['name', '==', t.s.names.clusterRouter]],
-        [['static_routes', 'delete', [r._uuid]]],
-      ),
+      t.s.ops.mutate('Logical_Router', [['name', '==', router]], [['static_routes', 'delete', [r._uuid]]]),
+    );
+  }
+  for (const r of poolPolicies(t.s.cache, owner)) {
+    t.guardRow('Logical_Router_Policy', r, ['external_ids']);
+    t.ops.push(
+      t.s.ops.mutate('Logical_Router', [['name', '==', router]], [['policies', 'delete', [r._uuid]]]),
     );
   }
 }
@@ -507,19 +566,20 @@ function ownerOf(cache: DatabaseCache<Nb>, machine: string): string | undefined 
   return undefined;
 }
 
-/** Pool egress routes of clusters that have no machine rows left. */
+/** Pool egress routes and allow policies of clusters that have no machine rows left. */
 export function orphanEgressOps(s: NbState): Diff {
   const t = new TxnBuilder(s);
+  const clusterRow = (kind: string) => (r: { external_ids: Readonly<Record<string, string>> }) =>
+    r.external_ids[KIND] === kind && r.external_ids[MACHINE] === undefined;
   const owners = new Set(
-    s.cache
-      .find(
-        'Logical_Router_Static_Route',
-        (r) => r.external_ids[KIND] === EGRESS_KIND && r.external_ids[MACHINE] === undefined,
-      )
+    [
+      ...s.cache.find('Logical_Router_Static_Route', clusterRow(EGRESS_KIND)),
+      ...s.cache.find('Logical_Router_Policy', clusterRow(POOL_POLICY_KIND)),
+    ]
       .map((r) => r.external_ids[OWNER])
       .filter((o): o is string => o !== undefined),
   );
-  for (const o of owners) if (ownedMachines(s.cache, o).size === 0) removeEgress(t, o);
+  for (const o of owners) if (ownedMachines(s.cache, o).size === 0) removeClusterRows(t, o);
   return { ops: t.ops, conflicts: t.conflicts };
 }
 
@@ -648,21 +708,16 @@ export function vmOps(s: NbState, machine: string, want: DesiredVm | undefined, 
     'nexthops',
     'nexthop',
   ]);
-  diffRouterChild(
-    t,
-    machine,
-    'Logical_Router_Policy',
-    want?.direct && policyRow(want.direct),
-    ['nexthops', 'nexthop'],
-    'direct',
-  );
+  // A per-VM allow policy left by an earlier version: the pool's replaces it.
+  diffRouterChild(t, machine, 'Logical_Router_Policy', undefined, ['nexthops', 'nexthop'], 'direct');
   diffNeighbours(t, machine, want?.neighbours ?? []);
   if (want?.egress) ensureEgress(t, want.egress);
+  if (want?.poolPolicy) ensurePoolPolicy(t, want.poolPolicy);
   if (!want) {
-    // The cluster's last machine takes the cluster's pool egress route with it.
+    // The cluster's last machine takes the cluster's pool egress route and allow policy with it.
     const owner = ownerOf(s.cache, machine);
     if (owner !== undefined && [...ownedMachines(s.cache, owner)].every((m) => m === machine))
-      removeEgress(t, owner);
+      removeClusterRows(t, owner);
   }
   return { ops: t.ops, conflicts: t.conflicts };
 }

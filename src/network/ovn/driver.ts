@@ -32,6 +32,7 @@ import {
   observedPlacement,
   orphanEgressOps,
   ownedMachines,
+  poolPolicyOps,
   ownedRows,
   topologyView,
   vmOps,
@@ -201,6 +202,7 @@ export class OvnDriver implements NetworkDriver {
   private readonly toRestore = new Set<string>();
   private restoreTimer: NodeJS.Timeout | undefined;
   private nodeGatewaysTimer: NodeJS.Timeout | undefined;
+  private poolPoliciesTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private sessionWait: Promise<void> | undefined;
   /** Counts change notifications; a machine is clean when a diff that found nothing saw its last one. */
@@ -256,9 +258,9 @@ export class OvnDriver implements NetworkDriver {
           c.table === 'Logical_Router_Port' ||
           (c.table === 'Logical_Switch_Port' && (c.new as { type?: string } | undefined)?.type === 'router');
         if (routerSide && c.new && !c.old) this.scheduleNodeGateways();
-        // A node joined or left: every VM's allow policy lists the node subnets it must not reroute.
+        // A node joined or left: the pools' allow policies list the node subnets not to reroute.
         if (c.table === 'Logical_Router_Port' && (!c.old || !c.new || nodeSubnetChanged(c))) {
-          for (const m of this.desired.keys()) this.markChanged(m);
+          this.schedulePoolPolicies();
         }
       }
       if (this.toRestore.size) this.scheduleRestore();
@@ -271,14 +273,17 @@ export class OvnDriver implements NetworkDriver {
       for (const m of this.desired.keys()) this.markChanged(m);
       this.scheduleRestore();
       this.scheduleNodeGateways();
+      this.schedulePoolPolicies();
     });
     this.scheduleNodeGateways();
+    this.schedulePoolPolicies();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restoreTimer);
     clearTimeout(this.nodeGatewaysTimer);
+    clearTimeout(this.poolPoliciesTimer);
     await Promise.allSettled([...this.chains.values()]);
     await this.client?.close();
     this.client = undefined;
@@ -716,6 +721,31 @@ export class OvnDriver implements NetworkDriver {
       // A replica without the writer lock, or an NB away: the next change or resync tries again.
       this.ensureGateways(nodes, gw).catch((e: unknown) =>
         this.config.logger?.warn('ovn driver: gateway on every node failed', { error: (e as Error).message }),
+      );
+    }, 20);
+  }
+
+  /** The pools' allow policies follow the node subnets: one transaction for all (coalesced). */
+  private schedulePoolPolicies(): void {
+    if (this.poolPoliciesTimer || this.stopping) return;
+    this.poolPoliciesTimer = setTimeout(() => {
+      this.poolPoliciesTimer = undefined;
+      if (this.stopping) return;
+      this.serialise('pool-policies', async () => {
+        for (let attempt = 1; ; attempt++) {
+          await this.awaitSession();
+          const subnets = topologyView(this.nb.cache, this.config.names).nodeSubnets();
+          const d = poolPolicyOps(this.state(), subnets);
+          if (!d.ops.length) return;
+          try {
+            await this.commit(d.ops, 'pool-policies');
+            return;
+          } catch (e) {
+            if (!(await this.retryable(e, attempt))) throw syncError('pool-policies', e);
+          }
+        }
+      }).catch((e: unknown) =>
+        this.config.logger?.warn('ovn driver: pool policies update failed', { error: (e as Error).message }),
       );
     }, 20);
   }

@@ -25,10 +25,11 @@ export const GATEWAY_ORIGINAL_MAC = 'capk-podnet/gateway-original-mac';
 /** On a cluster's pool egress route: the pool it serves. */
 export const POOL = 'capk-podnet/pool';
 
-/** `direct`: the VM's allow policy for traffic routed without its north reroute. */
+/** `direct`: a per-VM allow policy of earlier versions (replaced by the pool's; removed on sync). */
 export type RowKind = 'port' | 'dhcp' | 'route' | 'policy' | 'direct';
 /** Rows owned by a tenant cluster as a whole rather than by one machine. */
 export const EGRESS_KIND = 'egress';
+export const POOL_POLICY_KIND = 'pool-allow';
 
 export interface Owner {
   cluster: ObjectRef;
@@ -52,6 +53,11 @@ export function ownedIds(
 /** The external_ids of a tenant cluster's pool egress route (no machine: shared by its VMs). */
 export function egressIds(cluster: ObjectRef, pool: string): Record<string, string> {
   return { [OWNER]: machineKey(cluster), [KIND]: EGRESS_KIND, [POOL]: pool };
+}
+
+/** The external_ids of a tenant cluster's pool allow policy (no machine: shared by its VMs). */
+export function poolPolicyIds(cluster: ObjectRef, pool: string): Record<string, string> {
+  return { [OWNER]: machineKey(cluster), [KIND]: POOL_POLICY_KIND, [POOL]: pool };
 }
 
 type WithIds = { external_ids: Readonly<Record<string, string>> };
