@@ -474,27 +474,42 @@ function ensureEgress(t: TxnBuilder, want: DesiredEgress): void {
   const owner = want.externalIds[OWNER]!;
   if (egressRoutes(t.s.cache, owner).some((r) => r.external_ids[POOL] === want.ipPrefix)) return;
   // Any node's gateway will do as next hop: each VM's north policy reroutes to its own node anyway.
+  createClusterRow(t, 'Logical_Router_Static_Route', 'static_routes', {
+    ip_prefix: want.ipPrefix,
+    nexthop: want.nexthop,
+    policy: ['src-ip'],
+    external_ids: want.externalIds,
+  });
+}
+
+/**
+ * Adds a row a tenant cluster's VMs share to the cluster router. They sync in parallel: the guard
+ * (no row with these ids yet) lets only the first create it; the others re-diff and find it.
+ */
+function createClusterRow<T extends 'Logical_Router_Static_Route' | 'Logical_Router_Policy'>(
+  t: TxnBuilder,
+  table: T,
+  column: 'static_routes' | 'policies',
+  row: Partial<Nb[T]> & { external_ids: Record<string, string> },
+): void {
   const router = t.s.names.clusterRouter;
-  const name = t.uuidName('egress');
+  const name = t.uuidName('shared');
+  const { [OWNER]: owner, [KIND]: kind, [POOL]: pool } = row.external_ids;
   t.guardExists('Logical_Router', router);
-  // VMs of one cluster sync in parallel: only the first may create the shared route.
   t.ops.push(
     t.s.ops.wait(
-      'Logical_Router_Static_Route',
-      [['external_ids', 'includes', { [OWNER]: owner, [KIND]: EGRESS_KIND, [POOL]: want.ipPrefix }]],
-      { columns: ['external_ids'], until: '==', rows: [], timeoutMs: 0 },
+      table,
+      [['external_ids', 'includes', { [OWNER]: owner, [KIND]: kind, [POOL]: pool }]] as never,
+      {
+        columns: ['external_ids'] as never,
+        until: '==',
+        rows: [],
+        timeoutMs: 0,
+      },
     ),
   );
-  t.ops.push(
-    t.s.ops.insert(
-      'Logical_Router_Static_Route',
-      { ip_prefix: want.ipPrefix, nexthop: want.nexthop, policy: ['src-ip'], external_ids: want.externalIds },
-      name,
-    ),
-  );
-  t.ops.push(
-    t.s.ops.mutate('Logical_Router', [['name', '==', router]], [['static_routes', 'insert', [name]]]),
-  );
+  t.ops.push(t.s.ops.insert(table, row as never, name));
+  t.ops.push(t.s.ops.mutate('Logical_Router', [['name', '==', router]], [[column, 'insert', [name]]]));
 }
 
 /** A cluster's pool allow policies. */
@@ -510,19 +525,10 @@ function ensurePoolPolicy(t: TxnBuilder, want: DesiredPolicy): void {
   const owner = want.externalIds[OWNER]!;
   const pool = want.externalIds[POOL]!;
   if (poolPolicies(t.s.cache, owner).some((r) => r.external_ids[POOL] === pool)) return;
-  const router = t.s.names.clusterRouter;
-  const name = t.uuidName('poolpolicy');
-  t.guardExists('Logical_Router', router);
-  // VMs of one cluster sync in parallel: only the first may create the shared policy.
-  t.ops.push(
-    t.s.ops.wait(
-      'Logical_Router_Policy',
-      [['external_ids', 'includes', { [OWNER]: owner, [KIND]: POOL_POLICY_KIND, [POOL]: pool }]],
-      { columns: ['external_ids'], until: '==', rows: [], timeoutMs: 0 },
-    ),
-  );
-  t.ops.push(t.s.ops.insert('Logical_Router_Policy', policyRow(want), name));
-  t.ops.push(t.s.ops.mutate('Logical_Router', [['name', '==', router]], [['policies', 'insert', [name]]]));
+  createClusterRow(t, 'Logical_Router_Policy', 'policies', {
+    ...policyRow(want),
+    external_ids: want.externalIds,
+  });
 }
 
 /** The pools' allow policies brought up to date with the node subnets there are now. */

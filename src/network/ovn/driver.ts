@@ -321,36 +321,34 @@ export class OvnDriver implements NetworkDriver {
   async sweep(live: ReadonlySet<string>): Promise<number> {
     for (const m of [...this.desired.keys()]) if (!live.has(m)) this.desired.delete(m);
     const orphans = [...ownedMachines(this.nb.cache)].filter((m) => !live.has(m));
-    let rows = await this.removeMachines(new Set(orphans));
+    const rows = await this.removeMachines(new Set(orphans));
     // Pool egress routes of clusters without machines (their last one went while we were away).
-    rows += await this.serialise('egress', async () => {
-      for (let attempt = 1; ; attempt++) {
-        await this.awaitSession();
-        const d = orphanEgressOps(this.state());
-        if (!d.ops.length) return 0;
-        try {
-          await this.commit(d.ops, 'egress');
-          return d.ops.filter((o) => o.op === 'mutate').length;
-        } catch (e) {
-          if (!(await this.retryable(e, attempt))) throw syncError('egress', e);
-        }
-      }
-    });
-    return rows;
+    const removed = await this.commitShared('egress', () => orphanEgressOps(this.state()));
+    return rows + (removed?.filter((o) => o.op === 'mutate').length ?? 0);
   }
 
   /** Gives these nodes' switches the shared gateway now, rather than when a VM first lands there. */
   async ensureGateways(nodes: string[], gateway: { ipv4: string; mac: string }): Promise<void> {
-    await this.serialise('gateway', async () => {
+    await this.commitShared('gateway', () =>
+      gatewayOps(this.state(), nodes, { ...gateway, form: this.form! }),
+    );
+  }
+
+  /**
+   * Rows no one machine owns (gateways, the pools' shared rows): diffed and committed under their
+   * own key until nothing differs. Returns the operations of the transaction that went in, if any.
+   */
+  private commitShared(key: string, diff: () => { ops: Operation[] }): Promise<Operation[] | undefined> {
+    return this.serialise(key, async () => {
       for (let attempt = 1; ; attempt++) {
         await this.awaitSession();
-        const d = gatewayOps(this.state(), nodes, { ...gateway, form: this.form! });
-        if (!d.ops.length) return;
+        const d = diff();
+        if (!d.ops.length) return undefined;
         try {
-          await this.commit(d.ops, 'gateway');
-          return;
+          await this.commit(d.ops, key);
+          return d.ops;
         } catch (e) {
-          if (!(await this.retryable(e, attempt))) throw syncError('gateway', e);
+          if (!(await this.retryable(e, attempt))) throw syncError(key, e);
         }
       }
     });
@@ -731,20 +729,9 @@ export class OvnDriver implements NetworkDriver {
     this.poolPoliciesTimer = setTimeout(() => {
       this.poolPoliciesTimer = undefined;
       if (this.stopping) return;
-      this.serialise('pool-policies', async () => {
-        for (let attempt = 1; ; attempt++) {
-          await this.awaitSession();
-          const subnets = topologyView(this.nb.cache, this.config.names).nodeSubnets();
-          const d = poolPolicyOps(this.state(), subnets);
-          if (!d.ops.length) return;
-          try {
-            await this.commit(d.ops, 'pool-policies');
-            return;
-          } catch (e) {
-            if (!(await this.retryable(e, attempt))) throw syncError('pool-policies', e);
-          }
-        }
-      }).catch((e: unknown) =>
+      this.commitShared('pool-policies', () =>
+        poolPolicyOps(this.state(), topologyView(this.nb.cache, this.config.names).nodeSubnets()),
+      ).catch((e: unknown) =>
         this.config.logger?.warn('ovn driver: pool policies update failed', { error: (e as Error).message }),
       );
     }, 20);
