@@ -84,22 +84,20 @@ export const OWNED_TABLE_KINDS: Record<OwnedTable, RowKind> = {
 const SWITCH_BY_PORT: RowIndex<nb.LogicalSwitch> = { name: 'port', keys: (s) => s.ports };
 const PORT_BY_NAME: RowIndex<nb.LogicalSwitchPort> = { name: 'name', keys: (p) => [p.name] };
 const ROUTER_PORT_BY_NAME: RowIndex<nb.LogicalRouterPort> = { name: 'name', keys: (p) => [p.name] };
-const EGRESS_BY_OWNER: RowIndex<nb.LogicalRouterStaticRoute> = {
-  name: 'egress-owner',
-  keys: (r) =>
-    r.external_ids[KIND] === EGRESS_KIND && r.external_ids[MACHINE] === undefined && r.external_ids[OWNER]
-      ? [r.external_ids[OWNER]]
-      : [],
-};
-const POOL_POLICY_BY_OWNER: RowIndex<nb.LogicalRouterPolicy> = {
-  name: 'pool-policy-owner',
-  keys: (r) =>
-    r.external_ids[KIND] === POOL_POLICY_KIND &&
-    r.external_ids[MACHINE] === undefined &&
-    r.external_ids[OWNER]
-      ? [r.external_ids[OWNER]]
-      : [],
-};
+/** A tenant cluster's shared rows of one kind (they have an owner and no machine), by owner. */
+function clusterRowsByOwner<R extends { external_ids: Readonly<Record<string, string>> }>(
+  kind: string,
+): RowIndex<R> {
+  return {
+    name: `${kind}-owner`,
+    keys: (r) => {
+      const owner = r.external_ids[OWNER];
+      return r.external_ids[KIND] === kind && r.external_ids[MACHINE] === undefined && owner ? [owner] : [];
+    },
+  };
+}
+const EGRESS_BY_OWNER = clusterRowsByOwner<nb.LogicalRouterStaticRoute>(EGRESS_KIND);
+const POOL_POLICY_BY_OWNER = clusterRowsByOwner<nb.LogicalRouterPolicy>(POOL_POLICY_KIND);
 const NEIGHBOUR_BY_PORT_AND_IP: RowIndex<nb.StaticMACBinding> = {
   name: 'port-ip',
   keys: (b) => [`${b.logical_port} ${b.ip}`],
