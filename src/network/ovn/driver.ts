@@ -329,6 +329,10 @@ export class OvnDriver implements NetworkDriver {
 
   /** Gives these nodes' switches the shared gateway now, rather than when a VM first lands there. */
   async ensureGateways(nodes: string[], gateway: { ipv4: string; mac: string }): Promise<void> {
+    // Acts on the NB as it is at the call, not as the cache last heard: what others committed before
+    // it reaches the cache ahead of this echo's reply (one session, answered in order).
+    await this.awaitSession();
+    await this.nb.echo('capk-podnet: gateway barrier');
     await this.commitShared('gateway', () =>
       gatewayOps(this.state(), nodes, { ...gateway, form: this.form! }),
     );
