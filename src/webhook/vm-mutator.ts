@@ -4,7 +4,7 @@
 // Until the machine has an address (and so a MAC), creation is refused; capk retries.
 import { KubevirtMachines, type KubevirtMachine } from '../capk/resources.js';
 import { machineNetworkSpec } from '../api/network.js';
-import { macForIPv4 } from '../controllers/machine-network/desired.js';
+import { claimLeftByEarlierMachine, macForIPv4 } from '../controllers/machine-network/desired.js';
 import { IPAddresses, IPAddressClaims, type IPAddress, type IPAddressClaim } from '../ipam/index.js';
 import type { VirtualMachine } from '../kubevirt/resources.js';
 import type { Informer, Manager } from '../runtime/index.js';
@@ -40,7 +40,9 @@ export function machineMac(src: MachineMacSource, namespace: string, name: strin
   const pinned = machineNetworkSpec.safeParse(machine.spec?.network ?? {});
   if (pinned.success && pinned.data.mac) return pinned.data.mac;
   if (machine.status?.network?.mac) return machine.status.network.mac;
-  const addrName = src.claims.get({ namespace, name })?.status?.addressRef?.name;
+  const claim = src.claims.get({ namespace, name });
+  const addrName =
+    claim && !claimLeftByEarlierMachine(claim, machine) ? claim.status?.addressRef?.name : undefined;
   const address = addrName ? src.addresses.get({ namespace, name: addrName }) : undefined;
   return address ? macForIPv4(address.spec.address) : undefined;
 }

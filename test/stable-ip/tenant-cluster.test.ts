@@ -3,7 +3,7 @@
 // migrations, a failed migration, a VM restart, a drain and a controller restart; deleting a machine
 // frees its address and its OVN rows.
 import { KubevirtMachines } from '../../src/capk/resources.js';
-import { IPAddresses, type IPAddress } from '../../src/ipam/index.js';
+import { IPAddressClaims, IPAddresses, type IPAddress, type IPAddressClaim } from '../../src/ipam/index.js';
 import { VirtualMachineInstances, type VirtualMachineInstance } from '../../src/kubevirt/resources.js';
 import { getCondition } from '../../src/runtime/index.js';
 import { testKubeConfig } from '../env/kube.js';
@@ -214,6 +214,55 @@ describe('stable node IPs end to end (API server + KubeVirt simulator + real OVN
     ]);
     expect(routes.filter((r) => r.ip_prefix.startsWith(m.ipv4!))).toEqual([]);
   });
+
+  it('waits for the claim an earlier machine of the same name left, then gets an address of its own', async () => {
+    // The claim of a machine deleted a moment ago (its uid), bound, not yet released.
+    const earlierUid = '00000000-0000-4000-8000-00000000e41e';
+    await w.client.create<IPAddressClaim>(IPAddressClaims, {
+      metadata: {
+        name: 'reuse-m1',
+        namespace: w.ns,
+        ownerReferences: [
+          {
+            apiVersion: `${KubevirtMachines.group}/${KubevirtMachines.version}`,
+            kind: 'KubevirtMachine',
+            name: 'reuse-m1',
+            uid: earlierUid,
+            controller: true,
+          },
+        ],
+      },
+      spec: {
+        poolRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'KubevirtCluster', name: 'tenant' },
+      },
+    });
+    await waitFor(
+      "the earlier machine's claim bound",
+      async () =>
+        (await w.client.get<IPAddressClaim>(IPAddressClaims, 'reuse-m1', w.ns)).status?.addressRef?.name,
+      20_000,
+    );
+    await w.createMachine('tenant', 'reuse-m1');
+    const waiting = await waitFor(
+      'the new machine waiting for the earlier claim',
+      async () => {
+        const c = getCondition(await w.machine('reuse-m1'), 'IPAMReady');
+        return c?.message?.includes('earlier machine') ? c : undefined;
+      },
+      20_000,
+    );
+    expect(waiting).toMatchObject({ status: 'False', reason: 'Pending' });
+    expect((await w.machine('reuse-m1')).status?.network?.ipv4).toBeUndefined();
+    expect(await w.client.tryGet(VirtualMachineInstances, 'reuse-m1', w.ns)).toBeUndefined();
+
+    // The earlier claim goes (its address released): the machine claims and gets its own.
+    await w.client.delete(IPAddressClaims, 'reuse-m1', w.ns);
+    const m = await w.networkReadyOn('reuse-m1', undefined, 45_000);
+    const claim = await w.client.get<IPAddressClaim>(IPAddressClaims, 'reuse-m1', w.ns);
+    expect(claim.metadata.ownerReferences?.[0]?.uid).toBe(m.metadata.uid);
+    expect(claim.status?.addressRef?.name).not.toBe(undefined);
+    expect(m.status?.network?.ipv4).toBeDefined();
+  }, 60_000);
 
   it('reports an exhausted pool on the machine, with no VM created for it', async () => {
     await w.createCluster('tiny', { ipam: { cidrs: ['10.101.0.0/30'] } }); // 2 usable

@@ -55,7 +55,13 @@ import {
   type Result,
   type Scope,
 } from '../../runtime/index.js';
-import { desiredVmNetwork, macForIPv4, nextNetworkStatus, type InfraDefaults } from './desired.js';
+import {
+  claimLeftByEarlierMachine,
+  desiredVmNetwork,
+  macForIPv4,
+  nextNetworkStatus,
+  type InfraDefaults,
+} from './desired.js';
 import { KubevirtMachines, type KubevirtCluster, type KubevirtMachine } from '../../capk/resources.js';
 
 export const MACHINE_NETWORK_FINALIZER = 'network.capk-podnet.io/machine';
@@ -435,6 +441,17 @@ async function ensureAddress(
 ): Promise<{ ipv4: string; prefix: number } | 'claimed' | undefined> {
   const ns = m.metadata.namespace!;
   let claim = d.claims.get({ namespace: ns, name: m.metadata.name });
+  if (claim && claimLeftByEarlierMachine(claim, m)) {
+    // A machine of the same name, deleted a moment ago: its claim (and address) are on their way
+    // out. Taking its address now would lose it under the new VM once the release completes.
+    markFalse(
+      m,
+      NetworkConditions.IPAMReady,
+      NetworkReasons.Pending,
+      `waiting for IPAddressClaim ${claim.metadata.name} of an earlier machine of this name to be released`,
+    );
+    return undefined;
+  }
   if (!claim) {
     const poolRef = network.ipam.poolRef ?? {
       apiGroup: KubevirtClusters.group,

@@ -1,6 +1,6 @@
 import type { PlacementFacts } from '../../kubevirt/placement.js';
 import type { Placement, VmNetworkObservation, VmNetworkSpec } from '../../network/driver.js';
-import { macForIPv4, nextNetworkStatus } from './desired.js';
+import { claimLeftByEarlierMachine, macForIPv4, nextNetworkStatus } from './desired.js';
 
 const spec = (placement: Placement): VmNetworkSpec => ({
   cluster: { namespace: 'ns', name: 'c1' },
@@ -28,6 +28,31 @@ const migrating = (phase: 'target-created' | 'target-ready'): Placement => ({
 const facts = (placement: Placement, extra: Partial<PlacementFacts> = {}): PlacementFacts => ({
   placement,
   ...extra,
+});
+
+describe('claimLeftByEarlierMachine', () => {
+  const machine = { metadata: { name: 'm1', uid: 'uid-now' } };
+  const claim = (metadata: object) => ({ metadata: { name: 'm1', ...metadata } });
+  const owner = (uid: string) => ({
+    apiVersion: 'infrastructure.cluster.x-k8s.io/v1alpha1',
+    kind: 'KubevirtMachine',
+    name: 'm1',
+    uid,
+    controller: true,
+  });
+  it("is false for the machine's own claim, and for one no KubevirtMachine controls", () => {
+    expect(claimLeftByEarlierMachine(claim({ ownerReferences: [owner('uid-now')] }), machine)).toBe(false);
+    expect(claimLeftByEarlierMachine(claim({}), machine)).toBe(false);
+  });
+  it('is true for a claim being deleted, or controlled by a machine of another uid', () => {
+    expect(
+      claimLeftByEarlierMachine(
+        claim({ ownerReferences: [owner('uid-now')], deletionTimestamp: '2026-11-26T00:00:00Z' }),
+        machine,
+      ),
+    ).toBe(true);
+    expect(claimLeftByEarlierMachine(claim({ ownerReferences: [owner('uid-before')] }), machine)).toBe(true);
+  });
 });
 
 describe('macForIPv4', () => {

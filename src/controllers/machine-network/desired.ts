@@ -3,6 +3,7 @@
 import type { ClusterNetworkSpec, MachineNetworkStatus } from '../../api/network.js';
 import type { PlacementFacts } from '../../kubevirt/placement.js';
 import type { ObjectRef, VmNetworkObservation, VmNetworkSpec } from '../../network/driver.js';
+import type { KubeObject } from '../../runtime/index.js';
 
 /**
  * A MAC that follows from the stable IP (OVN-Kubernetes' `0a:58` + IPv4 bytes habit): unique as
@@ -135,4 +136,18 @@ export function nextNetworkStatus(input: {
     ...(lastMigration ? { lastMigration } : {}),
   };
   return { status, events };
+}
+
+/**
+ * A claim of this machine's name that is not this machine's: being deleted, or controlled by another
+ * KubevirtMachine (a machine of the same name deleted a moment ago). Its address is on its way out:
+ * neither the machine nor its VM may take it.
+ */
+export function claimLeftByEarlierMachine(claim: KubeObject, machine: KubeObject): boolean {
+  return (
+    claim.metadata.deletionTimestamp !== undefined ||
+    (claim.metadata.ownerReferences ?? []).some(
+      (r) => r.controller === true && r.kind === 'KubevirtMachine' && r.uid !== machine.metadata.uid,
+    )
+  );
 }
