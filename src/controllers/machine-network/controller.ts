@@ -518,7 +518,13 @@ async function reconcileDelete(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
     return { requeueAfterMs: 5_000 };
   }
   await d.driver.removeVm(ref);
-  await d.mgr.client.delete(IPAddressClaims, ref.name, ref.namespace);
+  // This machine's claim, by uid when the cache has it; one an earlier machine of the name left, or
+  // one already being deleted, is on its way out by itself.
+  const claim = d.claims.get(ref);
+  if (!claim || !claimLeftByEarlierMachine(claim, m))
+    await d.mgr.client.delete(IPAddressClaims, ref.name, ref.namespace, {
+      ...(claim?.metadata.uid ? { uid: claim.metadata.uid } : {}),
+    });
   s.ctx.log.info('network removed; address released with the claim');
 }
 
