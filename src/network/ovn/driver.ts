@@ -329,11 +329,16 @@ export class OvnDriver implements NetworkDriver {
 
   /** Gives these nodes' switches the shared gateway now, rather than when a VM first lands there. */
   async ensureGateways(nodes: string[], gateway: { ipv4: string; mac: string }): Promise<void> {
-    // Acts on the NB as it is at the call, not as the cache last heard: what others committed before
-    // it reaches the cache ahead of this echo's reply (one session, answered in order).
+    // A caller's call acts on the NB as it is at the call, not as the cache last heard: what others
+    // committed before it reaches the cache ahead of this echo's reply (one session, in order). The
+    // driver's own calls follow the cache's change events and need no such wait.
     await this.awaitSession();
     await this.nb.echo('capk-podnet: gateway barrier');
-    await this.commitShared('gateway', () =>
+    await this.setGateways(nodes, gateway);
+  }
+
+  private setGateways(nodes: string[], gateway: { ipv4: string; mac: string }): Promise<unknown> {
+    return this.commitShared('gateway', () =>
       gatewayOps(this.state(), nodes, { ...gateway, form: this.form! }),
     );
   }
@@ -444,7 +449,7 @@ export class OvnDriver implements NetworkDriver {
         if (gatewayOps(this.state(), composed.vm.gatewayNodes, gw).ops.length) {
           // First VM on a node: set the node's gateway up once, serialised, rather than have
           // every VM landing there at the same time race for it.
-          await this.ensureGateways(composed.vm.gatewayNodes, gw);
+          await this.setGateways(composed.vm.gatewayNodes, gw);
         }
         diff = vmOps(this.state(), key, composed.vm, gw);
       } else {
@@ -721,7 +726,7 @@ export class OvnDriver implements NetworkDriver {
       const nodes = this.nodeSwitches();
       if (!nodes.length) return;
       // A replica without the writer lock, or an NB away: the next change or resync tries again.
-      this.ensureGateways(nodes, gw).catch((e: unknown) =>
+      this.setGateways(nodes, gw).catch((e: unknown) =>
         this.config.logger?.warn('ovn driver: gateway on every node failed', { error: (e as Error).message }),
       );
     }, 20);
