@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { addInClusterPoolProvider } from '../ipam/index.js';
 import type { NetworkDriver } from '../network/driver.js';
-import { OvnDriver } from '../network/ovn/index.js';
+import { OvnDriver, type SyncTiming } from '../network/ovn/index.js';
 import { OvnKubeDriver } from '../network/ovnkube/index.js';
 import { DEFAULT_GATEWAY_IPV4, DEFAULT_GATEWAY_MAC } from '../api/index.js';
 import type { Manager } from '../runtime/index.js';
@@ -23,34 +23,34 @@ export type RegisterControllers = (
 ) => void | Promise<void>;
 
 /**
- * The OVN driver's sync stages, for the NB's latency as the controller sees it (a flip's commit is
- * most of a migration's cutover).
+ * The OVN driver's sync stages, observed into capk_podnet_ovn_sync_duration_seconds: the NB's
+ * latency as the controller sees it (a flip's commit is most of a migration's cutover).
  */
-function ovnSyncHistogram(manager: Manager): Histogram<'stage' | 'lane'> {
+function ovnSyncObserver(manager: Manager): (t: SyncTiming) => void {
   const name = 'capk_podnet_ovn_sync_duration_seconds';
-  const registered = manager.metrics.registry.getSingleMetric(name);
-  if (registered) return registered as Histogram<'stage' | 'lane'>;
-  return new Histogram({
-    name,
-    help: "OVN driver syncs that wrote: compose+diff ('diff'), and lane wait + NB transaction + cache ('commit'), per lane.",
-    labelNames: ['stage', 'lane'],
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [manager.metrics.registry],
-  });
+  const histogram =
+    (manager.metrics.registry.getSingleMetric(name) as Histogram<'stage' | 'lane'> | undefined) ??
+    new Histogram({
+      name,
+      help: "OVN driver syncs that wrote: compose+diff ('diff'), and lane wait + NB transaction + cache ('commit'), per lane.",
+      labelNames: ['stage', 'lane'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [manager.metrics.registry],
+    });
+  return (t) => {
+    histogram.observe({ stage: 'diff', lane: t.lane }, t.diffMs / 1000);
+    histogram.observe({ stage: 'commit', lane: t.lane }, t.commitMs / 1000);
+  };
 }
 
 /** The network driver the configuration names, connected. */
 export async function startNetworkDriver(manager: Manager, config: Config): Promise<NetworkDriver> {
-  const syncSeconds = config.networkDriver === 'ovn' ? ovnSyncHistogram(manager) : undefined;
   const driver: NetworkDriver =
     config.networkDriver === 'ovn'
       ? new OvnDriver({
           nbRemotes: config.ovnNbAddress!,
           logger: manager.log,
-          onSync: (t) => {
-            syncSeconds?.observe({ stage: 'diff', lane: t.lane }, t.diffMs / 1000);
-            syncSeconds?.observe({ stage: 'commit', lane: t.lane }, t.commitMs / 1000);
-          },
+          onSync: ovnSyncObserver(manager),
           migration: config.ovnMigration,
           multiChassisActivation: config.ovnMultiChassisActivation,
           ...(config.ovnGatewayOnEveryNode

@@ -32,13 +32,22 @@ export interface RowIndex<R> {
  */
 export type CacheIndexes<M> = { [T in TableName<M>]?: (string | RowIndex<M[T]>)[] };
 
-const externalIdIndex = (key: string): RowIndex<Record<string, unknown>> => ({
-  name: `external_ids:${key}`,
-  keys: (row) => {
-    const v = (row.external_ids as Record<string, unknown> | undefined)?.[key];
-    return typeof v === 'string' ? [v] : [];
-  },
-});
+/** One RowIndex per external_ids key, made once: lookups by it are on every sync's path. */
+const externalIdIndexes = new Map<string, RowIndex<Record<string, unknown>>>();
+function externalIdIndex(key: string): RowIndex<Record<string, unknown>> {
+  let index = externalIdIndexes.get(key);
+  if (!index) {
+    index = {
+      name: `external_ids:${key}`,
+      keys: (row) => {
+        const v = (row.external_ids as Record<string, unknown> | undefined)?.[key];
+        return typeof v === 'string' ? [v] : [];
+      },
+    };
+    externalIdIndexes.set(key, index);
+  }
+  return index;
+}
 
 /** Columns monitored per table, with their types as the server's schema gives them. */
 export type MonitoredColumns = Map<string, Map<string, ColumnType>>;
@@ -120,12 +129,6 @@ export class DatabaseCache<M> {
 
   /** Rows whose external_ids[key] is value: an index lookup when the key is indexed, else a scan. */
   byExternalId<T extends TableName<M>>(table: T, key: string, value: string): Readonly<M[T]>[] {
-    if (!this.indexes.get(table)?.has(`external_ids:${key}`)) {
-      return this.find(
-        table,
-        (r) => (r as { external_ids?: Record<string, unknown> }).external_ids?.[key] === value,
-      );
-    }
     return this.byIndex(table, externalIdIndex(key) as RowIndex<M[T]>, value);
   }
 

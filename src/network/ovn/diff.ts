@@ -532,10 +532,7 @@ function ensurePoolPolicy(t: TxnBuilder, want: DesiredPolicy): void {
 /** The pools' allow policies brought up to date with the node subnets there are now. */
 export function poolPolicyOps(s: NbState, nodeSubnets: readonly string[]): Diff {
   const t = new TxnBuilder(s);
-  for (const r of s.cache.find(
-    'Logical_Router_Policy',
-    (p) => p.external_ids[KIND] === POOL_POLICY_KIND && p.external_ids[MACHINE] === undefined,
-  )) {
+  for (const r of s.cache.find('Logical_Router_Policy', (p) => POOL_POLICY_BY_OWNER.keys(p).length > 0)) {
     const pool = r.external_ids[POOL];
     if (pool === undefined) continue;
     const match = poolPolicyMatch(pool, nodeSubnets);
@@ -573,16 +570,10 @@ function ownerOf(cache: DatabaseCache<Nb>, machine: string): string | undefined 
 /** Pool egress routes and allow policies of clusters that have no machine rows left. */
 export function orphanEgressOps(s: NbState): Diff {
   const t = new TxnBuilder(s);
-  const clusterRow = (kind: string) => (r: { external_ids: Readonly<Record<string, string>> }) =>
-    r.external_ids[KIND] === kind && r.external_ids[MACHINE] === undefined;
-  const owners = new Set(
-    [
-      ...s.cache.find('Logical_Router_Static_Route', clusterRow(EGRESS_KIND)),
-      ...s.cache.find('Logical_Router_Policy', clusterRow(POOL_POLICY_KIND)),
-    ]
-      .map((r) => r.external_ids[OWNER])
-      .filter((o): o is string => o !== undefined),
-  );
+  const owners = new Set([
+    ...s.cache.list('Logical_Router_Static_Route').flatMap((r) => EGRESS_BY_OWNER.keys(r)),
+    ...s.cache.list('Logical_Router_Policy').flatMap((r) => POOL_POLICY_BY_OWNER.keys(r)),
+  ]);
   for (const o of owners) if (ownedMachines(s.cache, o).size === 0) removeClusterRows(t, o);
   return { ops: t.ops, conflicts: t.conflicts };
 }
