@@ -79,6 +79,11 @@ export class OvnCentral {
   async trace(datapath: string, microflow: string, ...flags: string[]): Promise<string> {
     return this.run('ovn-trace', [`--db=${this.sbRemote}`, ...flags, datapath, microflow]);
   }
+  /** Its daemons' pids, for benchmarks that account CPU time per process. */
+  pids(): Record<'nb' | 'sb' | 'northd', number | undefined> {
+    return { nb: this.nbServer?.pid, sb: this.sbServer?.pid, northd: this.northd?.pid };
+  }
+
   /** Waits until ovn-northd has processed every NB change made so far. */
   async syncSb(): Promise<void> {
     await this.nbctl('--wait=sb', '--timeout=30', 'sync');
