@@ -52,6 +52,8 @@ const { values } = parseArgs({
      * it. The time to all 1,000 VMIs Running is this machine's floor for the bring-up.
      */
     baseline: { type: 'boolean', default: false },
+    /** Writes the API server's CPU profile (pprof) of the bring-up's first 60 s to this file. */
+    'api-server-prof': { type: 'string' },
     /** The simulator's memory-copy phase, hand-off to target ready (its default: 20 ms). */
     'migration-ms': { type: 'string', default: '20' },
     out: { type: 'string', default: join(import.meta.dirname, 'results.json') },
@@ -89,7 +91,9 @@ async function main(): Promise<void> {
   const loadAtStart = load();
   log(`load average ${loadAtStart.join(' ')}; compiling the manager`);
   const cli = buildManager();
-  const cp = await KubeControlPlane.start();
+  const cp = await KubeControlPlane.start(
+    values['api-server-prof'] ? { extraApiServerArgs: ['--profiling=true'] } : {},
+  );
   const undo: Array<() => Promise<unknown>> = [() => cp.stop()];
   // Interrupted (Ctrl-C, kill): stop the daemons started so far rather than leave them running.
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
@@ -194,6 +198,9 @@ async function main(): Promise<void> {
     const total = CLUSTERS * MACHINES;
     log(`creating ${CLUSTERS} clusters × ${MACHINES} machines on ${NODES} infra nodes`);
     const t0 = Date.now();
+    const profiled = values['api-server-prof']
+      ? apiServerProfile(observer, values['api-server-prof'], 60)
+      : undefined;
     const { machineNames, createdAt } = await createTenants(client, ns);
     const created = Date.now();
     await waitFor(
@@ -203,6 +210,7 @@ async function main(): Promise<void> {
       250,
     );
     const allReadyMs = Date.now() - t0;
+    await profiled;
     const cpu1 = sampleCpu(pidsByPart);
     const m1 = await mgr.metrics();
     const since = (to: Map<string, number>, from: Map<string, number>) =>
@@ -456,6 +464,17 @@ async function writeResults(result: object): Promise<void> {
   // In the repository's style, so that a fresh results file passes `npm run lint`.
   const style = (await resolveConfig(values.out)) ?? {};
   writeFileSync(values.out, await format(JSON.stringify(result, null, 2), { ...style, parser: 'json' }));
+}
+
+/** The API server's own CPU profile over the next `seconds` (read with `go tool pprof -top`). */
+async function apiServerProfile(client: RestClient, file: string, seconds: number): Promise<void> {
+  const res = await client.stream(`/debug/pprof/profile?seconds=${seconds}`, {
+    idleTimeoutMs: (seconds + 30) * 1000,
+  });
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  writeFileSync(file, Buffer.concat(chunks));
+  log(`API server CPU profile written to ${file}`);
 }
 
 /**
