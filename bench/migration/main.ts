@@ -29,8 +29,8 @@ import {
 import { renderHtml, renderSvg } from './plot.js';
 import {
   buildManager,
+  cutoverLaneStages,
   startManagerProcess,
-  sumMetric,
   type ManagerProcess,
 } from '../scale/manager-process.js';
 
@@ -206,7 +206,8 @@ async function main(): Promise<void> {
       countersBefore.pod.retransSegs +
       (countersAfter.vm.retransSegs - countersBefore.vm.retransSegs);
     const reaction = downtimeStats(reactions);
-    const flipCommit = manager ? flipCommitFrom(await manager.metrics()) : undefined;
+    const flipStages = manager ? cutoverLaneStages(await manager.metrics()) : undefined;
+    const flipCommit = flipStages?.commit;
     console.log('\n' + formatTable(analysis));
     const summary = {
       mode: MODE,
@@ -232,7 +233,7 @@ async function main(): Promise<void> {
       controllerReactionMs: reaction,
       // Of the reaction, the flip's NB commit as the manager's histogram saw it (lane wait, the
       // transaction, the cache showing it): what is left is the manager's own.
-      ...(flipCommit ? { flipCommit } : {}),
+      ...(flipStages ? { flipCommit, flipWaitBehindMachine: flipStages.wait } : {}),
       targets: {
         resets: { target: 0, met: tcp.resets === 0 },
         downtimeP99Ms: {
@@ -255,6 +256,7 @@ async function main(): Promise<void> {
         ...(flipCommit
           ? [
               `  of which the flip's NB commit: ${flipCommit.count} commits, mean ${flipCommit.meanMs} ms; ≤ 5 ms ${flipCommit.within5ms}, ≤ 10 ms ${flipCommit.within10ms}, ≤ 20 ms ${flipCommit.within20ms}`,
+              `  and behind the machine's earlier driver calls: mean ${flipStages!.wait.meanMs} ms; ≤ 5 ms ${flipStages!.wait.within5ms}`,
             ]
           : []),
         `TCP: resets ${tcp.resets} (target 0), errors ${summary.tcp.errors}, stream intact ${tcp.intact}, ${clientReport.tcp.bytesVerified} echo bytes verified, ${summary.tcp.bulkBytes} bulk bytes, ${retransmissions} retransmitted segments`,
@@ -314,19 +316,3 @@ main().then(
     process.exit(1);
   },
 );
-
-/** The manager's cutover-lane commits (capk_podnet_ovn_sync_duration_seconds): count, mean, shares. */
-function flipCommitFrom(m: Map<string, number>) {
-  const name = 'capk_podnet_ovn_sync_duration_seconds';
-  const flips = (l: string) => l.includes('stage="commit"') && l.includes('lane="cutover"');
-  const count = sumMetric(m, `${name}_count`, flips);
-  const within = (le: string) =>
-    count ? round(sumMetric(m, `${name}_bucket`, (l) => flips(l) && l.includes(`le="${le}"`)) / count, 2) : 0;
-  return {
-    count,
-    meanMs: count ? round((1000 * sumMetric(m, `${name}_sum`, flips)) / count, 1) : 0,
-    within5ms: within('0.005'),
-    within10ms: within('0.01'),
-    within20ms: within('0.02'),
-  };
-}

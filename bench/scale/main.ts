@@ -36,7 +36,13 @@ import { OvnCentral } from '../../test/env/ovn-central.js';
 import { waitFor } from '../../test/env/processes.js';
 import { kubevirtMachineObject } from '../../test/env/tenant-world.js';
 import { cpuBetween, sampleCpu } from './cpu-time.js';
-import { buildManager, startManagerProcess, sumMetric } from './manager-process.js';
+import {
+  buildManager,
+  cutoverLaneStages,
+  metricsBetween,
+  startManagerProcess,
+  sumMetric,
+} from './manager-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -319,6 +325,8 @@ async function main(): Promise<void> {
         p99: pct(cutovers, 99),
         max: Math.max(...cutovers),
       },
+      // The flips' syncs during the migrations, from the manager's histogram, stage by stage.
+      cutoverLane: cutoverLaneStages(metricsBetween(m1, m2)),
       managerRssPeakMb: Math.round(mem.peakMb),
       managerRssBeforeMb: Math.round(managerRssBefore),
       managerRssEndMb: Math.round(mem.rssMb),
@@ -364,6 +372,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(result.bringUpStagesSeconds));
     console.log('manager event-loop delay (ms)', JSON.stringify(result.managerEventLoopDelayMs));
     console.log(JSON.stringify(result.apiServerRequestsPerMachine));
+    console.log('cutover lane (wait behind the machine, diff, commit)', JSON.stringify(result.cutoverLane));
     console.log('CPU seconds, bring-up', JSON.stringify(result.cpuSecondsBringUp));
     console.log('CPU seconds, migrations', JSON.stringify(result.cpuSecondsMigrations));
     await writeResults(result);

@@ -157,3 +157,34 @@ export function sumMetric(m: Map<string, number>, name: string, match: (labels: 
   }
   return n;
 }
+
+/** `after` minus `before`, series by series: what a phase of a run added to the manager's metrics. */
+export function metricsBetween(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  return new Map([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
+}
+
+/**
+ * Where the cutover lane's syncs spent their time (capk_podnet_ovn_sync_duration_seconds): behind
+ * the machine's earlier driver calls ('wait'), compose + diff ('diff'), the NB transaction with the
+ * lane's wait and the cache ('commit'). Per stage: count, mean, and the shares within 5 to 100 ms.
+ */
+export function cutoverLaneStages(m: Map<string, number>) {
+  const name = 'capk_podnet_ovn_sync_duration_seconds';
+  const round = (x: number, d: number) => Number(x.toFixed(d));
+  const stage = (s: string) => {
+    const of = (l: string) => l.includes(`stage="${s}"`) && l.includes('lane="cutover"');
+    const count = sumMetric(m, `${name}_count`, of);
+    const within = (le: string) =>
+      count ? round(sumMetric(m, `${name}_bucket`, (l) => of(l) && l.includes(`le="${le}"`)) / count, 2) : 0;
+    return {
+      count,
+      meanMs: count ? round((1000 * sumMetric(m, `${name}_sum`, of)) / count, 1) : 0,
+      within5ms: within('0.005'),
+      within10ms: within('0.01'),
+      within20ms: within('0.02'),
+      within50ms: within('0.05'),
+      within100ms: within('0.1'),
+    };
+  };
+  return { wait: stage('wait'), diff: stage('diff'), commit: stage('commit') };
+}

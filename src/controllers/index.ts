@@ -32,12 +32,13 @@ function ovnSyncObserver(manager: Manager): (t: SyncTiming) => void {
     (manager.metrics.registry.getSingleMetric(name) as Histogram<'stage' | 'lane'> | undefined) ??
     new Histogram({
       name,
-      help: "OVN driver syncs that wrote: compose+diff ('diff'), and lane wait + NB transaction + cache ('commit'), per lane.",
+      help: "OVN driver syncs that wrote: behind the machine's earlier calls ('wait'), compose+diff ('diff'), and lane wait + NB transaction + cache ('commit'), per lane.",
       labelNames: ['stage', 'lane'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [manager.metrics.registry],
     });
   return (t) => {
+    histogram.observe({ stage: 'wait', lane: t.lane }, t.waitMs / 1000);
     histogram.observe({ stage: 'diff', lane: t.lane }, t.diffMs / 1000);
     histogram.observe({ stage: 'commit', lane: t.lane }, t.commitMs / 1000);
   };

@@ -39,12 +39,12 @@ test('observes each writing sync in capk_podnet_ovn_sync_duration_seconds, flips
   const manager = new Manager({ kubeConfig: testKubeConfig(), namespaces: ['unused'] });
   driver = await startNetworkDriver(manager, loaded.config);
 
-  const count = async (stage: string, lane: string) => {
+  const count = async (stage: string, lane: string, series = 'count') => {
     const m = await manager.metrics.registry.getSingleMetric('capk_podnet_ovn_sync_duration_seconds')!.get();
     return m.values
       .filter(
         (v) =>
-          (v as { metricName?: string }).metricName === 'capk_podnet_ovn_sync_duration_seconds_count' &&
+          (v as { metricName?: string }).metricName === `capk_podnet_ovn_sync_duration_seconds_${series}` &&
           v.labels.stage === stage &&
           v.labels.lane === lane,
       )
@@ -57,4 +57,15 @@ test('observes each writing sync in capk_podnet_ovn_sync_duration_seconds, flips
   await driver.ensureVm(spec({ ...mig, phase: 'target-ready' }));
   expect([await count('diff', 'normal'), await count('commit', 'normal')]).toEqual([2, 2]);
   expect([await count('diff', 'cutover'), await count('commit', 'cutover')]).toEqual([1, 1]);
+  expect([await count('wait', 'normal'), await count('wait', 'cutover')]).toEqual([2, 1]);
+
+  // A flip called while the machine's previous call is still running waits for it, and says so.
+  const waitedBefore = await count('wait', 'cutover', 'sum');
+  const back = { kind: 'migrating', source: 'node-b', target: 'node-a', migrationId: 'm2' } as const;
+  await driver.ensureVm(spec({ kind: 'node', node: 'node-b' }));
+  const prepare = driver.ensureVm(spec({ ...back, phase: 'target-created' }));
+  const flip = driver.ensureVm(spec({ ...back, phase: 'target-ready' }));
+  await Promise.all([prepare, flip]);
+  expect(await count('wait', 'cutover')).toBe(2);
+  expect((await count('wait', 'cutover', 'sum')) - waitedBefore).toBeGreaterThan(0);
 });

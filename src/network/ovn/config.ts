@@ -82,7 +82,7 @@ export interface OvnDriverOptions {
    */
   writerLock?: string;
   logger?: Logger;
-  /** Called after each committed sync: compose + diff time, transaction time (commit and cache). */
+  /** Called after each committed sync: wait behind the machine's earlier calls, compose + diff, transaction (commit and cache). */
   onSync?(t: SyncTiming): void;
 }
 
@@ -91,6 +91,11 @@ export interface SyncTiming {
   ops: number;
   /** 'cutover': a migration's route flip, sent in a lane of its own. */
   lane: 'normal' | 'cutover';
+  /**
+   * Behind the same machine's earlier calls (they run one at a time), before this sync began; 0 for
+   * a sync's later transactions.
+   */
+  waitMs: number;
   /** Compose and diff against the cache. */
   diffMs: number;
   /** Waiting for the lane, the NB transaction, and the cache showing it. */

@@ -303,7 +303,8 @@ export class OvnDriver implements NetworkDriver {
   ensureVm(spec: VmNetworkSpec): Promise<VmNetworkObservation> {
     const key = machineKey(spec.machine);
     this.desired.set(key, spec);
-    return this.serialise(key, () => this.sync(key, spec));
+    const called = performance.now();
+    return this.serialise(key, () => this.sync(key, spec, called));
   }
 
   async removeVm(machine: ObjectRef): Promise<void> {
@@ -427,9 +428,14 @@ export class OvnDriver implements NetworkDriver {
    * someone else may have landed meanwhile) and what lets change notifications caused by our own
    * transaction be recognised as seen, instead of each starting a restore.
    */
-  private async sync(key: string, spec: VmNetworkSpec | undefined): Promise<VmNetworkObservation> {
+  private async sync(
+    key: string,
+    spec: VmNetworkSpec | undefined,
+    called?: number,
+  ): Promise<VmNetworkObservation> {
     let attempt = 1;
     let commits = 0;
+    const waitMs = called === undefined ? 0 : performance.now() - called;
     for (;;) {
       await this.awaitSession();
       const seenSeq = this.seq;
@@ -477,6 +483,7 @@ export class OvnDriver implements NetworkDriver {
           machine: key,
           ops: diff.ops.length,
           lane,
+          waitMs: commits === 1 ? waitMs : 0,
           diffMs: t1 - t0,
           commitMs: performance.now() - t1,
         });
