@@ -52,6 +52,11 @@ export interface VmNetworkObservation {
   /** Why not programmed, as a condition reason (CamelCase) and a human message. */
   reason?: string;
   message?: string;
+  /**
+   * When this call's last write was committed (epoch ms): the moment a flip reached the network's
+   * database, before the driver re-checks it. Absent when the call wrote nothing.
+   */
+  committedAtMs?: number;
 }
 
 export interface NetworkDriver {

@@ -136,7 +136,12 @@ describe('OVN driver: ovn-trace proves the datapath design', () => {
 
   it('serves a VM on the node that runs it', async () => {
     const { obs, transactions } = await phase({ kind: 'node', node: 'node-a' });
-    expect(obs).toEqual({ programmed: true, portNodes: ['node-a'], routedTo: 'node-a' });
+    expect(obs).toEqual({
+      programmed: true,
+      portNodes: ['node-a'],
+      routedTo: 'node-a',
+      committedAtMs: expect.any(Number),
+    });
     expect(transactions).toBe(1);
     await expectServedAt(a);
   });
@@ -160,7 +165,12 @@ describe('OVN driver: ovn-trace proves the datapath design', () => {
 
     const done = await phase({ ...mig, phase: 'completed' });
     expect(done.transactions).toBe(1);
-    expect(done.obs).toEqual({ programmed: true, portNodes: ['node-b'], routedTo: 'node-b' });
+    expect(done.obs).toEqual({
+      programmed: true,
+      portNodes: ['node-b'],
+      routedTo: 'node-b',
+      committedAtMs: expect.any(Number),
+    });
     await expectServedAt(b);
     expect(
       await ovn.nbctl('--bare', '--columns=name', 'find', 'Logical_Switch_Port', `name=${vmPort('node-a')}`),
@@ -179,7 +189,12 @@ describe('OVN driver: ovn-trace proves the datapath design', () => {
 
     const failed = await phase({ ...mig, phase: 'failed' });
     expect(failed.transactions).toBe(1);
-    expect(failed.obs).toEqual({ programmed: true, portNodes: ['node-b'], routedTo: 'node-b' });
+    expect(failed.obs).toEqual({
+      programmed: true,
+      portNodes: ['node-b'],
+      routedTo: 'node-b',
+      committedAtMs: expect.any(Number),
+    });
     await expectServedAt(b);
   });
 });

@@ -90,8 +90,9 @@ describe('OVN driver: sync against a real NB', () => {
 
   async function ensureAll(d: OvnDriver, all = specs) {
     const before = d.stats.transactions;
+    const calledAt = Date.now();
     const obs = await Promise.all(all.map((s) => d.ensureVm(s)));
-    return { obs, transactions: d.stats.transactions - before };
+    return { obs, transactions: d.stats.transactions - before, calledAt, returnedAt: Date.now() };
   }
 
   it('creates each VM in one transaction, and a second sync changes nothing', async () => {
@@ -100,6 +101,11 @@ describe('OVN driver: sync against a real NB', () => {
     const first = await ensureAll(driver);
     expect(first.transactions).toBe(specs.length);
     expect(first.obs.every((o) => o.programmed)).toBe(true);
+    // Each call that wrote says when its write was committed; one that wrote nothing, nothing.
+    for (const o of first.obs) {
+      expect(o.committedAtMs).toBeGreaterThanOrEqual(first.calledAt);
+      expect(o.committedAtMs).toBeLessThanOrEqual(first.returnedAt);
+    }
     expect(await owned('Logical_Switch_Port', 'capk-podnet/kind', 'port')).toHaveLength(specs.length);
     expect(await owned('DHCP_Options', 'capk-podnet/kind', 'dhcp')).toHaveLength(specs.length);
     expect(await owned('Logical_Router_Static_Route', 'capk-podnet/kind', 'route')).toHaveLength(
@@ -117,6 +123,7 @@ describe('OVN driver: sync against a real NB', () => {
     const before = await dump();
     const again = await ensureAll(driver);
     expect(again.transactions).toBe(0);
+    expect(again.obs.map((o) => o.committedAtMs)).toEqual(specs.map(() => undefined));
     expect(await dump()).toEqual(before);
   });
 

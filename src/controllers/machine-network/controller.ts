@@ -235,6 +235,8 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
   const { spec, facts } = buildSpec(d, m, kvCluster, network.data, machineNet.data.mac, address);
   const observed = await d.driver.ensureVm(spec);
   const flipped = facts.migration ? d.flippedAt.get(facts.migration.id) : undefined;
+  // The flip's own commit when an earlier call made it, else this call's (not the end of its re-check).
+  const cutoverAt = flipped ?? observed.committedAtMs;
   if (facts.migration?.completed) d.flippedAt.delete(facts.migration.id);
   const { status, events } = nextNetworkStatus({
     prev: m.status?.network,
@@ -243,7 +245,7 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
     observed,
     observedGeneration: m.metadata.generation,
     committedAtMs: Date.now(),
-    ...(flipped !== undefined ? { cutoverCommittedAtMs: flipped } : {}),
+    ...(cutoverAt !== undefined ? { cutoverCommittedAtMs: cutoverAt } : {}),
   });
   m.status = { ...m.status, network: status };
   // A copy of the network spec and the assigned IP/MAC, so that a capk CRD re-applied without our
@@ -355,7 +357,7 @@ async function cutOverNow(d: Deps, o: KubeObject): Promise<void> {
     if (p.kind !== 'migrating' || p.phase !== 'target-ready' || !facts.migration) return;
     const observed = await d.driver.ensureVm(spec);
     if (observed.routedTo === p.target && !d.flippedAt.has(facts.migration.id))
-      d.flippedAt.set(facts.migration.id, Date.now());
+      d.flippedAt.set(facts.migration.id, observed.committedAtMs ?? Date.now());
   } catch {
     // the queued reconcile retries and reports
   }

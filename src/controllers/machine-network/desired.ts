@@ -59,7 +59,7 @@ export function nextNetworkStatus(input: {
   observedGeneration?: number;
   /** When the driver's write committed (ms since the epoch). */
   committedAtMs: number;
-  /** When the routes flipped, if an earlier call than this reconcile's committed them. */
+  /** When the routes flipped: the commit of the driver call that flipped them, this reconcile's or an earlier one. */
   cutoverCommittedAtMs?: number;
 }): { status: MachineNetworkStatus; events: MachineEvent[] } {
   const { prev, spec, facts, observed } = input;

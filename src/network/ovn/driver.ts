@@ -435,6 +435,7 @@ export class OvnDriver implements NetworkDriver {
   ): Promise<VmNetworkObservation> {
     let attempt = 1;
     let commits = 0;
+    let committedAtMs: number | undefined;
     const waitMs = called === undefined ? 0 : performance.now() - called;
     for (;;) {
       await this.awaitSession();
@@ -463,9 +464,10 @@ export class OvnDriver implements NetworkDriver {
       }
       if (diff.ops.length === 0) {
         this.cleanSeq.set(key, seenSeq);
-        return spec
-          ? this.observation(spec, diff.conflicts.length === 0, diff.conflicts)
+        const observed = spec
+          ? await this.observation(spec, diff.conflicts.length === 0, diff.conflicts)
           : { programmed: false, portNodes: [] };
+        return committedAtMs === undefined ? observed : { ...observed, committedAtMs };
       }
       if (commits >= this.config.maxAttempts) {
         throw new OvnSyncError(
@@ -478,6 +480,7 @@ export class OvnDriver implements NetworkDriver {
       const lane = isCutover(spec) ? 'cutover' : 'normal';
       try {
         await this.commit(diff.ops, key, lane);
+        committedAtMs = Date.now();
         commits++;
         this.config.onSync?.({
           machine: key,
