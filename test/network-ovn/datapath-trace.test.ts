@@ -308,6 +308,15 @@ describe('OVN driver: multi-chassis handover (one port, requested-chassis + acti
         .split('\n')
         .filter(Boolean),
     ).toEqual([`rtos-${b.name}`]);
+    // Egress still leaves through the gateway router of the node the VM runs on. The pool's egress
+    // route keeps node-a's join IP as next hop: it still resolves through the join switch, and the
+    // VM's north policy reroutes after routing, so the departed node is never used.
+    const egress = await ovn.trace(
+      'node-b',
+      tcpTo(vmOn('node-b'), GATEWAY.mac, EXTERNAL, 22, 40000),
+      '--detailed',
+    );
+    expect(datapaths(egress).filter((d) => d.startsWith('GR_'))).toEqual(['GR_node-b']);
   });
 });
 
