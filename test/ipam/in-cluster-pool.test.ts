@@ -79,6 +79,28 @@ async function addressesIn(ns: string): Promise<IPAddress[]> {
   return (await client.list<IPAddress>(IPAddresses, { namespace: ns })).items;
 }
 
+/** An IPAddress of a claim, as the provider writes one (the state a crash or a race leaves). */
+async function createAddressFor(ns: string, claim: IPAddressClaim, address: string, prefix: number) {
+  const pool = claim.spec.poolRef.name;
+  return client.create<IPAddress>(IPAddresses, {
+    metadata: {
+      name: ipAddressObjectName(pool, address),
+      namespace: ns,
+      labels: { 'network.capk-podnet.io/pool': pool },
+      ownerReferences: [
+        {
+          apiVersion: claim.apiVersion!,
+          kind: 'IPAddressClaim',
+          name: claim.metadata.name,
+          uid: claim.metadata.uid!,
+          controller: true,
+        },
+      ],
+    },
+    spec: { claimRef: { name: claim.metadata.name }, poolRef: claim.spec.poolRef, address, prefix },
+  });
+}
+
 afterEach(async () => {
   await Promise.all(managers.splice(0).map((m) => m.stop()));
 });
@@ -185,32 +207,82 @@ describe('in-cluster pool provider (real API server)', () => {
     await createClaim(ns, 'm1', 'tenant-b');
     const claim = await claimOf(ns, 'm1');
     // The state a crash leaves: the IPAddress exists, the claim's status never got written.
-    await client.create<IPAddress>(IPAddresses, {
-      metadata: {
-        name: ipAddressObjectName('tenant-b', '10.30.0.5'),
-        namespace: ns,
-        labels: { 'network.capk-podnet.io/pool': 'tenant-b' },
-        ownerReferences: [
-          {
-            apiVersion: claim.apiVersion!,
-            kind: 'IPAddressClaim',
-            name: 'm1',
-            uid: claim.metadata.uid!,
-            controller: true,
-          },
-        ],
-      },
-      spec: {
-        claimRef: { name: 'm1' },
-        poolRef: claim.spec.poolRef,
-        address: '10.30.0.5',
-        prefix: 29,
-      },
-    });
+    await createAddressFor(ns, claim, '10.30.0.5', 29);
     await startProvider(ns);
     expect(await boundAddress(ns, 'm1')).toBe('10.30.0.5');
     expect((await addressesIn(ns)).map((a) => a.spec.address)).toEqual(['10.30.0.5']);
   });
+
+  it('a replica whose cache still shows a claim unbound never deletes the address another bound it to', async () => {
+    const ns = await createTestNamespace(kc, 'ipam-stale');
+    await createPool(ns, 'tenant-s', ['10.40.0.0/29']);
+    // The claim after a provider's first pass: its release finalizer is on, it is not bound yet.
+    await client.create<IPAddressClaim>(IPAddressClaims, {
+      metadata: { name: 'm1', namespace: ns, finalizers: [RELEASE_FINALIZER] },
+      spec: {
+        clusterName: 'tenant-s',
+        poolRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'KubevirtCluster', name: 'tenant-s' },
+      },
+    });
+    const claim = await claimOf(ns, 'm1');
+    // Replica B: caches synced, controllers held back until it leads. Another holds the lease.
+    const election = (id: string) => ({
+      kubeConfig: kc,
+      namespaces: [ns],
+      leaderElection: {
+        enabled: true,
+        namespace: ns,
+        name: 'ipam-stale',
+        identity: id,
+        leaseDurationMs: 4_000,
+        renewDeadlineMs: 3_000,
+        retryPeriodMs: 200,
+        releaseOnCancel: true,
+      },
+    });
+    const holder = new Manager(election('holder'));
+    managers.push(holder);
+    await holder.start();
+    await waitFor('the holder leads', async () => (holder.isLeader() ? true : undefined), 10_000);
+    const b = new Manager(election('replica-b'));
+    addInClusterPoolProvider(b, { exhaustedRetryMs: 60_000 });
+    managers.push(b);
+    await b.start();
+    // B's view of claims stops here: m1 unbound, as a watch a moment behind would show it.
+    await b.informer<IPAddressClaim>(IPAddressClaims).stop();
+
+    // A race between replicas left two addresses of m1; the other replica bound m1 to the newer
+    // one. B adopts the oldest of a claim it sees unbound: the one not bound.
+    const older = await createAddressFor(ns, claim, '10.40.0.2', 29);
+    const bound = await createAddressFor(ns, claim, '10.40.0.3', 29);
+    await client.patch(
+      IPAddressClaims,
+      'm1',
+      ns,
+      { status: { addressRef: { name: bound.metadata.name } } },
+      { subresource: 'status' },
+    );
+    const bAddresses = b.informer<IPAddress>(IPAddresses);
+    await waitFor(
+      'B sees both addresses',
+      async () =>
+        bAddresses.get({ namespace: ns, name: older.metadata.name }) &&
+        bAddresses.get({ namespace: ns, name: bound.metadata.name })
+          ? true
+          : undefined,
+      10_000,
+    );
+    await holder.stop(); // hands the lease over: B leads and reconciles m1 from its stale view
+
+    await waitFor(
+      "B's attempt released",
+      async () => ((await addressesIn(ns)).length < 2 ? true : undefined),
+      20_000,
+    );
+    // The binding the other replica wrote stands, on an address that still exists.
+    expect((await addressesIn(ns)).map((a) => a.metadata.name)).toEqual([bound.metadata.name]);
+    expect((await claimOf(ns, 'm1')).status?.addressRef?.name).toBe(bound.metadata.name);
+  }, 60_000);
 
   it('allocates again for a bound claim whose address object was deleted under it', async () => {
     const ns = await createTestNamespace(kc, 'ipam-lost');
