@@ -62,7 +62,8 @@ const { values } = parseArgs({
     'api-server-prof': { type: 'string' },
     /** The simulator's memory-copy phase, hand-off to target ready (its default: 20 ms). */
     'migration-ms': { type: 'string', default: '20' },
-    out: { type: 'string', default: join(import.meta.dirname, 'results.json') },
+    /** Default: results.json, or results-baseline.json with --baseline. */
+    out: { type: 'string' },
   },
 });
 const CLUSTERS = Number(values.clusters);
@@ -70,6 +71,8 @@ const MACHINES = Number(values.machines);
 const MIGRATIONS = Number(values.migrations);
 const NODES = Number(values.nodes);
 const MIGRATION_MS = Number(values['migration-ms']);
+const OUT =
+  values.out ?? join(import.meta.dirname, values.baseline ? 'results-baseline.json' : 'results.json');
 const FLAGS = {
   // One replica: nothing to elect. On a saturated API server a lease renewal once took longer than
   // the 10 s renew deadline and the manager exited, as it should, ending the run.
@@ -128,7 +131,7 @@ async function main(): Promise<void> {
     });
     const capk = await startCapkStandIn(kc, ns);
     undo.push(() => capk.stop());
-    if (values.baseline) return await baseline(kc, ns, { kube: cp, ovn }, loadAtStart);
+    if (values.baseline) return await baseline(kc, ns, cp, loadAtStart);
     const mgr = await startManagerProcess(cli, {
       kc,
       kubeconfigPath: cp.kubeconfigPath,
@@ -204,8 +207,11 @@ async function main(): Promise<void> {
     const total = CLUSTERS * MACHINES;
     log(`creating ${CLUSTERS} clusters × ${MACHINES} machines on ${NODES} infra nodes`);
     const t0 = Date.now();
+    // Caught at once: a failed profile must not end the run it was to describe.
     const profiled = values['api-server-prof']
-      ? apiServerProfile(observer, values['api-server-prof'], 60)
+      ? apiServerProfile(observer, values['api-server-prof'], 60).catch((e: unknown) =>
+          log(`API server profile failed: ${String(e)}`),
+        )
       : undefined;
     const { machineNames, createdAt } = await createTenants(client, ns);
     const created = Date.now();
@@ -417,7 +423,7 @@ async function createTenants(client: RestClient, ns: string) {
 async function baseline(
   kc: k8s.KubeConfig,
   ns: string,
-  parts: { kube: KubeControlPlane; ovn: OvnCentral },
+  kube: KubeControlPlane,
   loadAtStart: number[],
 ): Promise<void> {
   const client = new RestClient(kc);
@@ -432,8 +438,8 @@ async function baseline(
   vmis.start();
   await vmis.waitForSync();
   const pids = {
-    'kube-apiserver': parts.kube.info().apiServerPid,
-    etcd: parts.kube.info().etcdPid,
+    'kube-apiserver': kube.info().apiServerPid,
+    etcd: kube.info().etcdPid,
     'bench (simulator, capk stand-in)': process.pid,
   };
   const cpu0 = sampleCpu(pids);
@@ -471,8 +477,8 @@ async function baseline(
 
 async function writeResults(result: object): Promise<void> {
   // In the repository's style, so that a fresh results file passes `npm run lint`.
-  const style = (await resolveConfig(values.out)) ?? {};
-  writeFileSync(values.out, await format(JSON.stringify(result, null, 2), { ...style, parser: 'json' }));
+  const style = (await resolveConfig(OUT)) ?? {};
+  writeFileSync(OUT, await format(JSON.stringify(result, null, 2), { ...style, parser: 'json' }));
 }
 
 /** The API server's own CPU profile over the next `seconds` (read with `go tool pprof -top`). */
