@@ -18,7 +18,6 @@ import {
   networkOf,
   poolPolicyMatch,
   type DesiredDhcp,
-  type DesiredEgress,
   type DesiredNeighbour,
   type DesiredPolicy,
   type DesiredPort,
@@ -401,24 +400,39 @@ function diffPorts(t: TxnBuilder, machine: string, want: DesiredPort[], dhcp: st
   }
 }
 
+type RouterChildTable = 'Logical_Router_Static_Route' | 'Logical_Router_Policy';
+const ROUTER_COLUMN = {
+  Logical_Router_Static_Route: 'static_routes',
+  Logical_Router_Policy: 'policies',
+} as const;
+
+/** Takes a route or policy off the cluster router (which deletes it), guarded on its ids. */
+function detachFromRouter(t: TxnBuilder, table: RouterChildTable, row: Readonly<{ _uuid: string }>): void {
+  t.guardRow(table, row as never, ['external_ids']);
+  t.ops.push(
+    t.s.ops.mutate(
+      'Logical_Router',
+      [['name', '==', t.s.names.clusterRouter]],
+      [[ROUTER_COLUMN[table], 'delete', [row._uuid]]],
+    ),
+  );
+}
+
 function diffRouterChild(
   t: TxnBuilder,
   machine: string,
-  table: 'Logical_Router_Static_Route' | 'Logical_Router_Policy',
+  table: RouterChildTable,
   want: Partial<nb.LogicalRouterStaticRoute> | Partial<nb.LogicalRouterPolicy> | undefined,
   sets: string[],
   kind: RowKind = OWNED_TABLE_KINDS[table],
 ): void {
   const router = t.s.names.clusterRouter;
-  const column = table === 'Logical_Router_Static_Route' ? 'static_routes' : 'policies';
+  const column = ROUTER_COLUMN[table];
   const existing = ownedRows(t.s.cache, table, machine, kind) as Readonly<
     nb.LogicalRouterStaticRoute & nb.LogicalRouterPolicy
   >[];
   const [keep, ...extra] = existing;
-  for (const r of want ? extra : existing) {
-    t.guardRow(table, r as never, ['external_ids']);
-    t.ops.push(t.s.ops.mutate('Logical_Router', [['name', '==', router]], [[column, 'delete', [r._uuid]]]));
-  }
+  for (const r of want ? extra : existing) detachFromRouter(t, table, r);
   if (!want) return;
   if (keep) {
     // In place: one row per VM, its node flips. Adding before deleting would leave an ECMP pair.
@@ -468,31 +482,26 @@ export function egressRoutes(
   return cache.byIndex('Logical_Router_Static_Route', EGRESS_BY_OWNER, owner);
 }
 
-function ensureEgress(t: TxnBuilder, want: DesiredEgress): void {
-  const owner = want.externalIds[OWNER]!;
-  if (egressRoutes(t.s.cache, owner).some((r) => r.external_ids[POOL] === want.ipPrefix)) return;
-  // Any node's gateway will do as next hop: each VM's north policy reroutes to its own node anyway.
-  createClusterRow(t, 'Logical_Router_Static_Route', 'static_routes', {
-    ip_prefix: want.ipPrefix,
-    nexthop: want.nexthop,
-    policy: ['src-ip'],
-    external_ids: want.externalIds,
-  });
-}
-
 /**
- * Adds a row a tenant cluster's VMs share to the cluster router. They sync in parallel: the guard
- * (no row with these ids yet) lets only the first create it; the others re-diff and find it.
+ * Adds a row a tenant cluster's VMs share (a pool's egress route or allow policy) to the cluster
+ * router, unless the cache shows it. Never updates one: the rows are the same for every VM of the
+ * pool, and the allow policy's node subnets are kept by poolPolicyOps in one place instead of each
+ * VM's sync racing. VMs sync in parallel: the guard (no row with these ids yet) lets only the first
+ * create it; the others re-diff and find it.
  */
-function createClusterRow<T extends 'Logical_Router_Static_Route' | 'Logical_Router_Policy'>(
+function ensureClusterRow<T extends RouterChildTable>(
   t: TxnBuilder,
   table: T,
-  column: 'static_routes' | 'policies',
+  byOwner: RowIndex<Nb[T]>,
   row: Partial<Nb[T]> & { external_ids: Record<string, string> },
 ): void {
+  const { [OWNER]: owner, [KIND]: kind, [POOL]: pool } = row.external_ids;
+  const existing = t.s.cache.byIndex(table, byOwner, owner!) as Readonly<{
+    external_ids: Record<string, string>;
+  }>[];
+  if (existing.some((r) => r.external_ids[POOL] === pool)) return;
   const router = t.s.names.clusterRouter;
   const name = t.uuidName('shared');
-  const { [OWNER]: owner, [KIND]: kind, [POOL]: pool } = row.external_ids;
   t.guardExists('Logical_Router', router);
   t.ops.push(
     t.s.ops.wait(
@@ -507,26 +516,14 @@ function createClusterRow<T extends 'Logical_Router_Static_Route' | 'Logical_Rou
     ),
   );
   t.ops.push(t.s.ops.insert(table, row as never, name));
-  t.ops.push(t.s.ops.mutate('Logical_Router', [['name', '==', router]], [[column, 'insert', [name]]]));
+  t.ops.push(
+    t.s.ops.mutate('Logical_Router', [['name', '==', router]], [[ROUTER_COLUMN[table], 'insert', [name]]]),
+  );
 }
 
 /** A cluster's pool allow policies. */
 function poolPolicies(cache: DatabaseCache<Nb>, owner: string): Readonly<nb.LogicalRouterPolicy>[] {
   return cache.byIndex('Logical_Router_Policy', POOL_POLICY_BY_OWNER, owner);
-}
-
-/**
- * Creates the pool's allow policy if it has none; never updates one (the node subnets change for
- * every VM at once: poolPolicyOps updates them in one place instead of each VM's sync racing).
- */
-function ensurePoolPolicy(t: TxnBuilder, want: DesiredPolicy): void {
-  const owner = want.externalIds[OWNER]!;
-  const pool = want.externalIds[POOL]!;
-  if (poolPolicies(t.s.cache, owner).some((r) => r.external_ids[POOL] === pool)) return;
-  createClusterRow(t, 'Logical_Router_Policy', 'policies', {
-    ...policyRow(want),
-    external_ids: want.externalIds,
-  });
 }
 
 /** The pools' allow policies brought up to date with the node subnets there are now. */
@@ -543,19 +540,8 @@ export function poolPolicyOps(s: NbState, nodeSubnets: readonly string[]): Diff 
 
 /** Rows a tenant cluster owns as a whole (its pools' egress routes and allow policies). */
 function removeClusterRows(t: TxnBuilder, owner: string): void {
-  const router = t.s.names.clusterRouter;
-  for (const r of egressRoutes(t.s.cache, owner)) {
-    t.guardRow('Logical_Router_Static_Route', r, ['external_ids']);
-    t.ops.push(
-      t.s.ops.mutate('Logical_Router', [['name', '==', router]], [['static_routes', 'delete', [r._uuid]]]),
-    );
-  }
-  for (const r of poolPolicies(t.s.cache, owner)) {
-    t.guardRow('Logical_Router_Policy', r, ['external_ids']);
-    t.ops.push(
-      t.s.ops.mutate('Logical_Router', [['name', '==', router]], [['policies', 'delete', [r._uuid]]]),
-    );
-  }
+  for (const r of egressRoutes(t.s.cache, owner)) detachFromRouter(t, 'Logical_Router_Static_Route', r);
+  for (const r of poolPolicies(t.s.cache, owner)) detachFromRouter(t, 'Logical_Router_Policy', r);
 }
 
 /** The owner (cluster) of a machine's rows, read from any of them. */
@@ -706,8 +692,19 @@ export function vmOps(s: NbState, machine: string, want: DesiredVm | undefined, 
   // A per-VM allow policy left by an earlier version: the pool's replaces it.
   diffRouterChild(t, machine, 'Logical_Router_Policy', undefined, ['nexthops', 'nexthop'], 'direct');
   diffNeighbours(t, machine, want?.neighbours ?? []);
-  if (want?.egress) ensureEgress(t, want.egress);
-  if (want?.poolPolicy) ensurePoolPolicy(t, want.poolPolicy);
+  if (want?.egress)
+    // Any node's gateway will do as next hop: each VM's north policy reroutes to its own node anyway.
+    ensureClusterRow(t, 'Logical_Router_Static_Route', EGRESS_BY_OWNER, {
+      ip_prefix: want.egress.ipPrefix,
+      nexthop: want.egress.nexthop,
+      policy: ['src-ip'],
+      external_ids: want.egress.externalIds,
+    });
+  if (want?.poolPolicy)
+    ensureClusterRow(t, 'Logical_Router_Policy', POOL_POLICY_BY_OWNER, {
+      ...policyRow(want.poolPolicy),
+      external_ids: want.poolPolicy.externalIds,
+    });
   if (!want) {
     // The cluster's last machine takes the cluster's pool egress route and allow policy with it.
     const owner = ownerOf(s.cache, machine);
