@@ -201,8 +201,8 @@ export class OvnDriver implements NetworkDriver {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly toRestore = new Set<string>();
   private restoreTimer: NodeJS.Timeout | undefined;
-  private nodeGatewaysTimer: NodeJS.Timeout | undefined;
-  private poolPoliciesTimer: NodeJS.Timeout | undefined;
+  /** Pending coalesced updates of shared rows (gateways, pool policies), by commitShared key. */
+  private readonly sharedTimers = new Map<string, NodeJS.Timeout>();
   private stopping = false;
   private sessionWait: Promise<void> | undefined;
   /** Counts change notifications; a machine is clean when a diff that found nothing saw its last one. */
@@ -282,8 +282,7 @@ export class OvnDriver implements NetworkDriver {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restoreTimer);
-    clearTimeout(this.nodeGatewaysTimer);
-    clearTimeout(this.poolPoliciesTimer);
+    for (const timer of this.sharedTimers.values()) clearTimeout(timer);
     await Promise.allSettled([...this.chains.values()]);
     await this.client?.close();
     this.client = undefined;
@@ -729,31 +728,35 @@ export class OvnDriver implements NetworkDriver {
   /** gatewayOnEveryNode: sets the gateway up on every node switch (idempotent; coalesced). */
   private scheduleNodeGateways(): void {
     const gw = this.config.gatewayOnEveryNode;
-    if (!gw || this.nodeGatewaysTimer || this.stopping) return;
-    this.nodeGatewaysTimer = setTimeout(() => {
-      this.nodeGatewaysTimer = undefined;
-      if (this.stopping) return;
-      const nodes = this.nodeSwitches();
-      if (!nodes.length) return;
-      // A replica without the writer lock, or an NB away: the next change or resync tries again.
-      this.setGateways(nodes, gw).catch((e: unknown) =>
-        this.config.logger?.warn('ovn driver: gateway on every node failed', { error: (e as Error).message }),
+    if (gw)
+      this.scheduleShared('gateway', 'gateway on every node', () =>
+        gatewayOps(this.state(), this.nodeSwitches(), { ...gw, form: this.form! }),
       );
-    }, 20);
   }
 
   /** The pools' allow policies follow the node subnets: one transaction for all (coalesced). */
   private schedulePoolPolicies(): void {
-    if (this.poolPoliciesTimer || this.stopping) return;
-    this.poolPoliciesTimer = setTimeout(() => {
-      this.poolPoliciesTimer = undefined;
-      if (this.stopping) return;
-      this.commitShared('pool-policies', () =>
-        poolPolicyOps(this.state(), topologyView(this.nb.cache, this.config.names).nodeSubnets()),
-      ).catch((e: unknown) =>
-        this.config.logger?.warn('ovn driver: pool policies update failed', { error: (e as Error).message }),
-      );
-    }, 20);
+    this.scheduleShared('pool-policies', 'pool policies update', () =>
+      poolPolicyOps(this.state(), topologyView(this.nb.cache, this.config.names).nodeSubnets()),
+    );
+  }
+
+  /**
+   * commitShared 20 ms from now, once for all the calls until then (a node's rows arrive in several
+   * changes). A replica without the writer lock, or an NB away: the next change or resync tries again.
+   */
+  private scheduleShared(key: string, what: string, diff: () => { ops: Operation[] }): void {
+    if (this.sharedTimers.has(key) || this.stopping) return;
+    this.sharedTimers.set(
+      key,
+      setTimeout(() => {
+        this.sharedTimers.delete(key);
+        if (this.stopping) return;
+        this.commitShared(key, diff).catch((e: unknown) =>
+          this.config.logger?.warn(`ovn driver: ${what} failed`, { error: (e as Error).message }),
+        );
+      }, 20),
+    );
   }
 
   private scheduleRestore(): void {
