@@ -428,9 +428,7 @@ async function releaseExtra(d: Deps, extra: IPAddress[], ctx: ReconcileContext) 
 
 /** By uid: the name may already belong to another claim's newer object at the same address. */
 async function deleteAddress(d: Deps, a: IPAddress): Promise<void> {
-  await d.client.delete(IPAddresses, a.metadata.name, a.metadata.namespace, {
-    ...(a.metadata.uid ? { uid: a.metadata.uid } : {}),
-  });
+  await d.client.delete(IPAddresses, a.metadata.name, a.metadata.namespace, { uid: a.metadata.uid });
 }
 
 /** The claim's addresses read live (not from cache): what a deletion must release. */

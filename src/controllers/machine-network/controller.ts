@@ -524,9 +524,7 @@ async function reconcileDelete(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
   // one already being deleted, is on its way out by itself.
   const claim = d.claims.get(ref);
   if (!claim || !claimLeftByEarlierMachine(claim, m))
-    await d.mgr.client.delete(IPAddressClaims, ref.name, ref.namespace, {
-      ...(claim?.metadata.uid ? { uid: claim.metadata.uid } : {}),
-    });
+    await d.mgr.client.delete(IPAddressClaims, ref.name, ref.namespace, { uid: claim?.metadata.uid });
   s.ctx.log.info('network removed; address released with the claim');
 }
 

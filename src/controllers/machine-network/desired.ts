@@ -3,7 +3,7 @@
 import type { ClusterNetworkSpec, MachineNetworkStatus } from '../../api/network.js';
 import type { PlacementFacts } from '../../kubevirt/placement.js';
 import type { ObjectRef, VmNetworkObservation, VmNetworkSpec } from '../../network/driver.js';
-import type { KubeObject } from '../../runtime/index.js';
+import { isDeleting, type KubeObject } from '../../runtime/index.js';
 
 /**
  * A MAC that follows from the stable IP (OVN-Kubernetes' `0a:58` + IPv4 bytes habit): unique as
@@ -145,7 +145,7 @@ export function nextNetworkStatus(input: {
  */
 export function claimLeftByEarlierMachine(claim: KubeObject, machine: KubeObject): boolean {
   return (
-    claim.metadata.deletionTimestamp !== undefined ||
+    isDeleting(claim) ||
     (claim.metadata.ownerReferences ?? []).some(
       (r) => r.controller === true && r.kind === 'KubevirtMachine' && r.uid !== machine.metadata.uid,
     )
