@@ -194,12 +194,9 @@ async function main(): Promise<void> {
     const nbWritesOf = (m: Map<string, number>) =>
       sumMetric(m, 'capk_podnet_network_driver_operations', (l) => l.includes('counter="transactions"'));
     const m0 = await mgr.metrics();
-    // The bench's own process holds the simulator, the capk stand-in and these watches.
     const pidsByPart = {
-      'kube-apiserver': cp.info().apiServerPid,
-      etcd: cp.info().etcdPid,
+      ...basePids(cp),
       manager: mgr.pid,
-      'bench (simulator, capk stand-in)': process.pid,
       ...Object.fromEntries(Object.entries(ovn.pids()).map(([k, v]) => [`ovsdb/northd ${k}`, v])),
     };
     const cpu0 = sampleCpu(pidsByPart);
@@ -285,7 +282,7 @@ async function main(): Promise<void> {
     const migrationsMs = Date.now() - tm;
     const cpu2 = sampleCpu(pidsByPart);
     const m2 = await mgr.metrics();
-    const apiLoad = await apiServerRequests(observer);
+    const apiLoad = await apiServerRequestsPerMachine(observer, total);
     clearInterval(sampler);
     const mem = mgr.memory();
     const loadAtEnd = load();
@@ -354,9 +351,7 @@ async function main(): Promise<void> {
       // CPU seconds each part used: bring-up (first create to all ready), then the migrations.
       cpuSecondsBringUp: cpuBetween(cpu0, cpu1),
       cpuSecondsMigrations: cpuBetween(cpu1, cpu2),
-      apiServerRequestsPerMachine: Object.fromEntries(
-        Object.entries(apiLoad).map(([k, v]) => [k, round(v / total, 1)]),
-      ),
+      apiServerRequestsPerMachine: apiLoad,
     };
     console.log('\nbench/scale');
     console.table({
@@ -437,11 +432,7 @@ async function baseline(
   });
   vmis.start();
   await vmis.waitForSync();
-  const pids = {
-    'kube-apiserver': kube.info().apiServerPid,
-    etcd: kube.info().etcdPid,
-    'bench (simulator, capk stand-in)': process.pid,
-  };
+  const pids = basePids(kube);
   const cpu0 = sampleCpu(pids);
   log(`baseline, without capk-podnet: creating ${CLUSTERS} clusters × ${MACHINES} machines`);
   const t0 = Date.now();
@@ -462,12 +453,7 @@ async function baseline(
     allVmisRunningSeconds: (Date.now() - t0) / 1000,
     createsSeconds: (created - t0) / 1000,
     cpuSecondsBringUp: cpuBetween(cpu0, sampleCpu(pids)),
-    apiServerRequestsPerMachine: Object.fromEntries(
-      Object.entries(await apiServerRequests(client)).map(([k, v]) => [
-        k,
-        round(v / (CLUSTERS * MACHINES), 1),
-      ]),
-    ),
+    apiServerRequestsPerMachine: await apiServerRequestsPerMachine(client, CLUSTERS * MACHINES),
   };
   console.log(JSON.stringify(result, null, 2));
   await writeResults(result);
@@ -492,11 +478,24 @@ async function apiServerProfile(client: RestClient, file: string, seconds: numbe
   log(`API server CPU profile written to ${file}`);
 }
 
+/** The parts whose CPU every run accounts; the bench's own process holds the simulator, the capk stand-in and its watches. */
+function basePids(kube: KubeControlPlane): Record<string, number> {
+  return {
+    'kube-apiserver': kube.info().apiServerPid,
+    etcd: kube.info().etcdPid,
+    'bench (simulator, capk stand-in)': process.pid,
+  };
+}
+
 /**
- * What the API server served over the whole run, per resource, reads and writes apart: who loads
- * it (the simulator writes VMs, VMIs and pods; the manager claims, addresses, machines and Events).
+ * What the API server served over the whole run, per machine and resource, reads and writes apart:
+ * who loads it (the simulator writes VMs, VMIs and pods; the manager claims, addresses, machines and
+ * Events).
  */
-async function apiServerRequests(client: RestClient): Promise<Record<string, number>> {
+async function apiServerRequestsPerMachine(
+  client: RestClient,
+  machines: number,
+): Promise<Record<string, number>> {
   const res = await client.stream('/metrics');
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
@@ -510,7 +509,11 @@ async function apiServerRequests(client: RestClient): Promise<Record<string, num
     const key = `${label('resource') || 'other'}${label('subresource') ? '/' + label('subresource') : ''} ${kind}`;
     out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
-  return Object.fromEntries(Object.entries(out).sort(([, a], [, b]) => b - a));
+  return Object.fromEntries(
+    Object.entries(out)
+      .sort(([, a], [, b]) => b - a)
+      .map(([k, v]) => [k, round(v / machines, 1)]),
+  );
 }
 
 main().then(
