@@ -35,12 +35,19 @@ async function createPool(ns: string, name: string, cidrs: string[]): Promise<vo
   } as KubeObject);
 }
 
-async function createClaim(ns: string, name: string, pool: string, requested?: string): Promise<void> {
+async function createClaim(
+  ns: string,
+  name: string,
+  pool: string,
+  requested?: string,
+  finalizers?: string[],
+): Promise<void> {
   await client.create<IPAddressClaim>(IPAddressClaims, {
     metadata: {
       name,
       namespace: ns,
       ...(requested ? { annotations: { [REQUESTED_ADDRESS_ANNOTATION]: requested } } : {}),
+      ...(finalizers ? { finalizers } : {}),
     },
     spec: {
       clusterName: pool,
@@ -217,13 +224,7 @@ describe('in-cluster pool provider (real API server)', () => {
     const ns = await createTestNamespace(kc, 'ipam-stale');
     await createPool(ns, 'tenant-s', ['10.40.0.0/29']);
     // The claim after a provider's first pass: its release finalizer is on, it is not bound yet.
-    await client.create<IPAddressClaim>(IPAddressClaims, {
-      metadata: { name: 'm1', namespace: ns, finalizers: [RELEASE_FINALIZER] },
-      spec: {
-        clusterName: 'tenant-s',
-        poolRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'KubevirtCluster', name: 'tenant-s' },
-      },
-    });
+    await createClaim(ns, 'm1', 'tenant-s', undefined, [RELEASE_FINALIZER]);
     const claim = await claimOf(ns, 'm1');
     // Replica B: caches synced, controllers held back until it leads. Another holds the lease.
     const election = (id: string) => ({
