@@ -9,7 +9,7 @@ import { waitFor } from '../env/processes.js';
 import { addNode, buildTopology, GATEWAY, removeNode, type TestNode } from './topology.js';
 import {
   arpRequest,
-  datapaths,
+  gatewayRouters,
   dhcpDiscover,
   outputs,
   syncTraceNeighbours,
@@ -105,8 +105,7 @@ describe('OVN driver: ovn-trace proves the datapath design', () => {
     expect(outputs(reply)).toEqual([other.pod.name]);
     // Egress out of the cluster is rerouted to `node`'s gateway router, and no other.
     const egress = await trace(node.name, tcpTo(vm, GATEWAY.mac, EXTERNAL, 22, 40000), true);
-    const grs = datapaths(egress).filter((d) => d.startsWith('GR_'));
-    expect(grs).toEqual([`GR_${node.name}`]);
+    expect(gatewayRouters(egress)).toEqual([`GR_${node.name}`]);
   }
 
   async function phase(p: Placement) {
@@ -239,7 +238,7 @@ describe('OVN driver: multi-chassis handover (one port, requested-chassis + acti
       tcpTo(vmOn('node-a'), GATEWAY.mac, EXTERNAL, 22, 40000),
       '--detailed',
     );
-    expect(datapaths(egress).filter((d) => d.startsWith('GR_'))).toEqual([`GR_${runner}`]);
+    expect(gatewayRouters(egress)).toEqual([`GR_${runner}`]);
     const opts = /put_dhcp_opts\((.*)\);/.exec(
       await ovn.trace('node-a', dhcpDiscover(vmOn('node-a')), '--minimal'),
     )?.[1];
@@ -316,7 +315,7 @@ describe('OVN driver: multi-chassis handover (one port, requested-chassis + acti
       tcpTo(vmOn('node-b'), GATEWAY.mac, EXTERNAL, 22, 40000),
       '--detailed',
     );
-    expect(datapaths(egress).filter((d) => d.startsWith('GR_'))).toEqual(['GR_node-b']);
+    expect(gatewayRouters(egress)).toEqual(['GR_node-b']);
   });
 });
 
@@ -474,8 +473,7 @@ describe('OVN driver: a VM pool outside the infra cluster network (the template 
 
   const trace = (dp: string, flow: string, detailed = false) =>
     ovn.trace(dp, flow, '--ct=new', '--ct=new', '--ct=new', detailed ? '--detailed' : '--minimal');
-  const gatewayRouters = async (dp: string, flow: string) =>
-    datapaths(await trace(dp, flow, true)).filter((d) => d.startsWith('GR_'));
+  const gatewayRoutersOn = async (dp: string, flow: string) => gatewayRouters(await trace(dp, flow, true));
 
   it('routes pods ↔ VMs and VM ↔ VM directly, and only egress through the node gateway router', async () => {
     const [w0, w1] = vms.map(port) as [L2, L2];
@@ -485,13 +483,13 @@ describe('OVN driver: a VM pool outside the infra cluster network (the template 
     // The reply to a pod on another node: straight to the pod, through no gateway router.
     const reply = tcpTo(w0, GATEWAY.mac, podB.pod.ip, 22, 40000);
     expect(outputs(await trace('node-a', reply))).toEqual([podB.pod.name]);
-    expect(await gatewayRouters('node-a', reply)).toEqual([]);
+    expect(await gatewayRoutersOn('node-a', reply)).toEqual([]);
     // Another VM of the same tenant cluster, on another node.
     const vmToVm = tcpTo(w0, GATEWAY.mac, w1.ip, 22, 40000);
     expect(outputs(await trace('node-a', vmToVm))).toEqual([w1.port]);
-    expect(await gatewayRouters('node-a', vmToVm)).toEqual([]);
+    expect(await gatewayRoutersOn('node-a', vmToVm)).toEqual([]);
     // Out of the cluster: the gateway router of the VM's node.
-    expect(await gatewayRouters('node-a', tcpTo(w0, GATEWAY.mac, EXTERNAL, 22, 40000))).toEqual([
+    expect(await gatewayRoutersOn('node-a', tcpTo(w0, GATEWAY.mac, EXTERNAL, 22, 40000))).toEqual([
       'GR_node-a',
     ]);
   }, 30_000);
@@ -525,6 +523,6 @@ describe('OVN driver: a VM pool outside the infra cluster network (the template 
     // A VM's reply to a pod on the new node goes straight there, through no gateway router.
     const reply = tcpTo(w0, GATEWAY.mac, joined.pod.ip, 22, 40000);
     expect(outputs(await trace('node-a', reply))).toEqual([joined.pod.name]);
-    expect(await gatewayRouters('node-a', reply)).toEqual([]);
+    expect(await gatewayRoutersOn('node-a', reply)).toEqual([]);
   }, 30_000);
 });

@@ -108,3 +108,8 @@ export function outputs(trace: string): string[] {
 export function datapaths(trace: string): string[] {
   return [...trace.matchAll(/ingress\(dp="([^"]+)"/g)].map((m) => m[1]!);
 }
+
+/** The nodes' gateway routers a (detailed) trace went through, in order. */
+export function gatewayRouters(trace: string): string[] {
+  return datapaths(trace).filter((d) => d.startsWith('GR_'));
+}
