@@ -86,13 +86,17 @@ export async function startManagerProcess(cli: string, o: ManagerProcessOptions)
   const child: ChildProcess = spawn(
     process.execPath,
     [...nodeArgs, cli, ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // A session of its own: with autogroup scheduling a scheduling group of its own too, as a pod's
+    // cgroup is in a cluster, rather than a share of the bench process' group.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   let dead = false;
   void exited.then(() => (dead = true));
+  // Out of this process group, so a Ctrl-C does not reach it: it goes with the bench however that ends.
+  process.once('exit', () => dead || child.kill('SIGKILL'));
 
   const base = `http://127.0.0.1:${probePort}`;
   await Promise.race([

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { OvnCentral } from '../env/ovn-central.js';
-import { run, startDaemon, waitFor } from '../env/processes.js';
+import { PACKAGED_NICE, run, startDaemon, waitFor } from '../env/processes.js';
 import { addVethPair, ipBatch, type NetnsLedger } from './netns.js';
 
 const UNDERLAY_PREFIX = '192.168.250';
@@ -153,6 +153,7 @@ export class InfraNodes {
           ...(what === 'ovn-controller' ? [] : [`--unixctl=${join(dir, `${what}.ctl`)}`]),
         ],
         join(dir, `${what}.out`),
+        { nice: PACKAGED_NICE },
       );
     daemon('ovsdb-server', 'ovsdb-server', [db, `--remote=punix:${sock}`]);
     await waitFor(

@@ -5,7 +5,10 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ProbeReport } from '../../bench/migration/analysis.js';
-import { stopPid } from '../env/processes.js';
+import { setGroupNice, stopPid } from '../env/processes.js';
+
+/** The probes' niceness when they run `realtime` (measurements on a busy machine). */
+const PROBE_NICE = -15;
 
 export const PROBE_APP = join(dirname(fileURLToPath(import.meta.url)), 'apps', 'probe.mjs');
 
@@ -29,12 +32,16 @@ export function startNodeIn(
 ): Probe {
   // Favoured by the scheduler: a receipt is stamped closer to when the packet arrives, not when a
   // busy machine next runs the probe (on two shared cores up to tens of ms, read as downtime). Not
-  // SCHED_FIFO: a real-time node starved the machine. nice execs, like ip.
-  const rt = realtime ? ['nice', '-n', '-15'] : [];
+  // SCHED_FIFO: a real-time node starved the machine. nice execs, like ip. In a session of its own,
+  // as a pod or a VM on another machine would be: with autogroup scheduling its niceness is then
+  // weighed against the other daemons, not against the processes that share this one's session.
+  const rt = realtime ? ['nice', '-n', String(PROBE_NICE)] : [];
   const child = spawn('ip', ['netns', 'exec', netns, ...rt, process.execPath, ...nodeArgs], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: realtime,
   });
   if (child.pid === undefined) throw new Error(`${name}: failed to start`);
+  if (realtime) setGroupNice(child.pid, PROBE_NICE);
   const stdout: string[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));

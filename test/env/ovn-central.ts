@@ -4,7 +4,15 @@
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileAsync, run, startDaemon, stopPid, waitFor, type Daemon } from './processes.js';
+import {
+  PACKAGED_NICE,
+  execFileAsync,
+  run,
+  startDaemon,
+  stopPid,
+  waitFor,
+  type Daemon,
+} from './processes.js';
 
 export const OVN_SCHEMA_DIR = '/usr/share/ovn';
 
@@ -144,6 +152,7 @@ export class OvnCentral {
         `--ovnsb-db=${this.sbRemote}`,
       ],
       join(this.dir, 'northd.out'),
+      { nice: PACKAGED_NICE },
     );
     await this.syncSb();
   }

@@ -3,7 +3,7 @@
 // failed test run never leaves a listener behind.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { waitFor as poll } from '../../src/api/wait.js';
 
@@ -29,14 +29,50 @@ export interface Daemon {
   readonly child: ChildProcess;
 }
 
-/** Starts a long-running process with its output in logFile; it survives the parent's event loop. */
-export function startDaemon(name: string, command: string, args: string[], logFile: string): Daemon {
+/**
+ * The niceness Debian's init scripts give the datapath's daemons: ovs-ctl starts ovsdb-server and
+ * ovs-vswitchd, ovn-ctl starts ovn-northd and ovn-controller, at -10 (their `--*-priority`; OVN's
+ * NB/SB ovsdb-servers get none).
+ */
+export const PACKAGED_NICE = -10;
+
+/**
+ * Starts a long-running process with its output in logFile; it survives the parent's event loop.
+ * Each daemon leads a session of its own, so on a kernel with autogroup scheduling it is also a
+ * scheduling group of its own, weighed against the others as a service or a pod's cgroup would be.
+ * `nice` (root only; ignored elsewhere) lowers both the process' niceness and its group's: with
+ * autogroup, a process' own niceness only counts against its group's other members.
+ */
+export function startDaemon(
+  name: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  opts: { nice?: number } = {},
+): Daemon {
+  const nice = process.getuid?.() === 0 ? opts.nice : undefined;
+  const argv = nice === undefined ? [command, ...args] : ['nice', '-n', String(nice), command, ...args];
   const fd = openSync(logFile, 'a');
-  const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: true });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], detached: true });
   closeSync(fd);
   child.unref();
   if (child.pid === undefined) throw new Error(`${name}: failed to start ${command}`);
+  if (nice !== undefined) setGroupNice(child.pid, nice);
   return { name, pid: child.pid, logFile, child };
+}
+
+/**
+ * Sets the niceness of the autogroup `pid` leads (a process that called setsid; spawn's `detached`
+ * does before it returns). Without autogroup, or outside the root cgroup where it does not apply,
+ * this changes nothing and the process' own niceness decides.
+ */
+export function setGroupNice(pid: number, nice: number): void {
+  try {
+    if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return;
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+  } catch {
+    // no autogroup here, or the process is gone: nothing to favour
+  }
 }
 
 export function isAlive(pid: number): boolean {
