@@ -282,13 +282,15 @@ async function main(): Promise<void> {
             ),
       2 * 60_000,
       250,
-    ).catch((e: unknown) => {
-      // What the controller recorded for the machines still missing, and what KubeVirt says of them.
+    ).catch(async (e: unknown) => {
+      // What the controller recorded for the machines still missing, and what KubeVirt says of them;
+      // the live object beside this bench's cache, in case the cache is what lags.
       for (const m of succeeded.filter(unrecorded).slice(0, 5)) {
         const obj = machines.get({ namespace: ns, name: m }) as KubevirtMachine | undefined;
+        const live = await client.tryGet<KubevirtMachine>(KubevirtMachines, m, ns).catch(() => undefined);
         const vmi = vmis.get({ namespace: ns, name: m }) as VirtualMachineInstance | undefined;
         log(
-          `${m}: from ${fromNode.get(m)}, network ${JSON.stringify(obj?.status?.network)}, conditions ${JSON.stringify(obj?.status?.conditions)}, VMI on ${vmi?.status?.nodeName}, migrationState ${JSON.stringify(vmi?.status?.migrationState)}`,
+          `${m}: from ${fromNode.get(m)}, network ${JSON.stringify(obj?.status?.network)} (rv ${obj?.metadata.resourceVersion}; live rv ${live?.metadata.resourceVersion}: ${JSON.stringify(live?.status?.network)}), conditions ${JSON.stringify(live?.status?.conditions)}, VMI on ${vmi?.status?.nodeName}, migrationState ${JSON.stringify(vmi?.status?.migrationState)}`,
         );
       }
       throw e;
