@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNodeIn, killProbe } from '../datapath/probe-runner.js';
-import { PACKAGED_NICE, run, startDaemon, stopPid } from './processes.js';
+import { PACKAGED_NICE, run, startDaemon, stopPid, waitFor } from './processes.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('scheduling test skipped: lowering a niceness needs root');
@@ -43,6 +43,13 @@ describeAsRoot('daemon scheduling', () => {
     });
     const plain = startDaemon('plain', 'sleep', ['30'], join(dir, 'plain.log'));
     try {
+      // `nice` sets the niceness and then execs sleep: read once sleep runs.
+      await waitFor(
+        'sleep under nice',
+        async () => readFileSync(`/proc/${favoured.pid}/comm`, 'utf8').trim() === 'sleep' || undefined,
+        5_000,
+        10,
+      );
       expect(processNice(favoured.pid)).toBe(PACKAGED_NICE);
       expect(processNice(plain.pid)).toBe(0);
       if (!autogroupOn) return;
