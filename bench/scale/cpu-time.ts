@@ -1,6 +1,6 @@
 // CPU time per process from /proc (user + system), so that a run says which part of the machine
 // the time went to: on two shared cores, a stage waits on whichever process is busiest.
-import { readFileSync } from 'node:fs';
+import { procStat } from '../../test/env/processes.js';
 
 /** Linux's USER_HZ: /proc's stat counts in these ticks on every architecture Node runs on here. */
 const TICKS_PER_SECOND = 100;
@@ -8,10 +8,8 @@ const TICKS_PER_SECOND = 100;
 /** CPU seconds a process has used so far, or NaN once it has gone. */
 export function cpuSeconds(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command (which may hold spaces) start after its closing parenthesis.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    const field = procStat(pid);
+    return (field(14) + field(15)) / TICKS_PER_SECOND;
   } catch {
     return NaN;
   }

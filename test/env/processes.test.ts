@@ -6,25 +6,23 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNodeIn, killProbe } from '../datapath/probe-runner.js';
-import { PACKAGED_NICE, run, startDaemon, stopPid, waitFor } from './processes.js';
+import {
+  PACKAGED_NICE,
+  autogroupEnabled,
+  procStat,
+  run,
+  startDaemon,
+  stopPid,
+  waitFor,
+} from './processes.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('scheduling test skipped: lowering a niceness needs root');
 const describeAsRoot = isRoot ? describe : describe.skip;
 
-const autogroupOn = (() => {
-  try {
-    return readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
-  } catch {
-    return false;
-  }
-})();
+const autogroupOn = autogroupEnabled();
 
-/** Field 19 of /proc/<pid>/stat, counted after the command name (which may hold spaces). */
-function processNice(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-}
+const processNice = (pid: number) => procStat(pid)(19);
 
 /** `/autogroup-<id> nice <n>`. */
 function autogroup(pid: number): { id: string; nice: number } {

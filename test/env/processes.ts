@@ -67,12 +67,31 @@ export function startDaemon(
  * this changes nothing and the process' own niceness decides.
  */
 export function setGroupNice(pid: number, nice: number): void {
+  if (!autogroupEnabled()) return;
   try {
-    if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return;
     writeFileSync(`/proc/${pid}/autogroup`, String(nice));
   } catch {
-    // no autogroup here, or the process is gone: nothing to favour
+    // the process is gone: nothing to favour
   }
+}
+
+/** Whether this kernel schedules by autogroup (one group per session). */
+export function autogroupEnabled(): boolean {
+  try {
+    return readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * /proc/<pid>/stat as numbers by their field number in proc(5), counted from 1 (14 utime, 15 stime,
+ * 19 nice). The command (field 2) may hold spaces and parentheses: fields are read after its last ')'.
+ */
+export function procStat(pid: number): (field: number) => number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fromState = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (field) => Number(fromState[field - 3]);
 }
 
 export function isAlive(pid: number): boolean {
