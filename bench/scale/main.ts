@@ -261,31 +261,26 @@ async function main(): Promise<void> {
       250,
     );
     const succeeded = moving.filter((m) => phases.get(m) === 'Succeeded');
-    const unrecorded = (m: string) => {
-      const obj = machines.get({ namespace: ns, name: m }) as KubevirtMachine | undefined;
-      const lm = obj?.status?.network?.lastMigration;
-      return (
-        !lm?.completedAt ||
-        lm.cutoverMilliseconds === undefined ||
-        obj?.status?.network?.node === fromNode.get(m)
-      );
+    // A machine's recorded cutover once the controller has written the whole record (completed, on
+    // its new node), else undefined.
+    const recordedCutover = (m: string) => {
+      const network = (machines.get({ namespace: ns, name: m }) as KubevirtMachine | undefined)?.status
+        ?.network;
+      const lm = network?.lastMigration;
+      return lm?.completedAt && network?.node !== fromNode.get(m) ? lm.cutoverMilliseconds : undefined;
     };
     const cutovers = await waitFor(
       'cutovers recorded',
-      async () =>
-        succeeded.some(unrecorded)
-          ? undefined
-          : succeeded.map(
-              (m) =>
-                (machines.get({ namespace: ns, name: m }) as KubevirtMachine).status!.network!.lastMigration!
-                  .cutoverMilliseconds!,
-            ),
+      async () => {
+        const out = succeeded.map(recordedCutover);
+        return out.every((ms) => ms !== undefined) ? (out as number[]) : undefined;
+      },
       2 * 60_000,
       250,
     ).catch(async (e: unknown) => {
       // What the controller recorded for the machines still missing, and what KubeVirt says of them;
       // the live object beside this bench's cache, in case the cache is what lags.
-      for (const m of succeeded.filter(unrecorded).slice(0, 5)) {
+      for (const m of succeeded.filter((m) => recordedCutover(m) === undefined).slice(0, 5)) {
         const obj = machines.get({ namespace: ns, name: m }) as KubevirtMachine | undefined;
         const live = await client.tryGet<KubevirtMachine>(KubevirtMachines, m, ns).catch(() => undefined);
         const vmi = vmis.get({ namespace: ns, name: m }) as VirtualMachineInstance | undefined;
@@ -488,10 +483,15 @@ async function apiServerProfile(client: RestClient, file: string, seconds: numbe
   const res = await client.stream(`/debug/pprof/profile?seconds=${seconds}`, {
     idleTimeoutMs: (seconds + 30) * 1000,
   });
+  writeFileSync(file, await readAll(res));
+  log(`API server CPU profile written to ${file}`);
+}
+
+/** A streamed response's whole body. */
+async function readAll(res: AsyncIterable<unknown>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
-  writeFileSync(file, Buffer.concat(chunks));
-  log(`API server CPU profile written to ${file}`);
+  return Buffer.concat(chunks);
 }
 
 /** The parts whose CPU every run accounts; the bench's own process holds the simulator, the capk stand-in and its watches. */
@@ -512,11 +512,9 @@ async function apiServerRequestsPerMachine(
   client: RestClient,
   machines: number,
 ): Promise<Record<string, number>> {
-  const res = await client.stream('/metrics');
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(c as Buffer);
+  const text = (await readAll(await client.stream('/metrics'))).toString('utf8');
   const out: Record<string, number> = {};
-  for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(line)?.[1] ?? '';
     const verb = label('verb');
