@@ -13,11 +13,13 @@ export {
   KubevirtClusters,
   InClusterPoolKind,
   isInClusterPool,
+  samePool,
   type IPAddress,
   type IPAddressClaim,
   type PoolRef,
 } from './resources.js';
 export {
+  clusterPool,
   parsePool,
   poolSize,
   freeAddresses,

@@ -38,6 +38,18 @@ export function parsePool(spec: PoolSpec): Pool {
   return { ranges, excluded };
 }
 
+/**
+ * The in-cluster pool a tenant cluster's network declares: its `ipam.cidrs`, less its gateway.
+ * Undefined when the addresses come from an external pool (`ipam.poolRef`).
+ */
+export function clusterPool(network: {
+  ipam: { cidrs?: string[] };
+  gateway: { ipv4: string };
+}): Pool | undefined {
+  const cidrs = network.ipam.cidrs;
+  return cidrs ? parsePool({ cidrs, excluded: [network.gateway.ipv4] }) : undefined;
+}
+
 /** First and last address a range may hand out: a /30 or wider loses its network and broadcast. */
 function usableBounds(c: Cidr): [bigint, bigint] {
   const first = c.ip.value;

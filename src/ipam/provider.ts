@@ -37,9 +37,9 @@ import {
   type Result,
 } from '../runtime/index.js';
 import {
+  clusterPool,
   freeAddresses,
   ipAddressObjectName,
-  parsePool,
   prefixOf,
   unusableReason,
   type Pool,
@@ -311,10 +311,9 @@ interface ParsedPool {
 function poolOf(kc: KubeObject): ParsedPool | string {
   const parsed = clusterNetworkSpec.safeParse((kc.spec as { network?: unknown } | undefined)?.network);
   if (!parsed.success) return `spec.network of KubevirtCluster ${kc.metadata.name}: ${parsed.error.message}`;
-  const cidrs = parsed.data.ipam.cidrs;
-  if (!cidrs) return `KubevirtCluster ${kc.metadata.name} names an external pool (ipam.poolRef), not cidrs`;
-  const gateway = parsed.data.gateway.ipv4;
-  return { pool: parsePool({ cidrs, excluded: [gateway] }), cidrs, gateway };
+  const pool = clusterPool(parsed.data);
+  if (!pool) return `KubevirtCluster ${kc.metadata.name} names an external pool (ipam.poolRef), not cidrs`;
+  return { pool, cidrs: parsed.data.ipam.cidrs!, gateway: parsed.data.gateway.ipv4 };
 }
 
 /**

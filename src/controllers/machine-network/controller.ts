@@ -35,6 +35,7 @@ import {
   ClusterResource,
   clusterApiReconciler,
   Controller,
+  generationChanged,
   getCondition,
   hasFinalizer,
   isDeleting,
@@ -62,7 +63,12 @@ import {
   nextNetworkStatus,
   type InfraDefaults,
 } from './desired.js';
-import { KubevirtMachines, type KubevirtCluster, type KubevirtMachine } from '../../capk/resources.js';
+import {
+  KubevirtMachines,
+  kubevirtClusterNameOf,
+  type KubevirtCluster,
+  type KubevirtMachine,
+} from '../../capk/resources.js';
 
 export const MACHINE_NETWORK_FINALIZER = 'network.capk-podnet.io/machine';
 
@@ -126,7 +132,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
   const machinesOfCluster = (o: KubeObject): ObjectKey[] =>
     machines
       .list({ namespace: o.metadata.namespace })
-      .filter((m) => kubevirtClusterNameOf(deps, m) === o.metadata.name)
+      .filter((m) => kubevirtClusterNameOf(deps.mgr.informer(ClusterResource), m) === o.metadata.name)
       .map((m) => ({ namespace: m.metadata.namespace, name: m.metadata.name }));
 
   exposeDriverStats(mgr, opts.driver);
@@ -165,7 +171,8 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
           source: IPAddresses,
           map: (o) => [{ namespace: o.metadata.namespace, name: (o as IPAddress).spec.claimRef.name }],
         },
-        { source: KubevirtClusters, map: machinesOfCluster },
+        // Only the cluster's spec (its network) concerns a machine, not the cluster's own status.
+        { source: KubevirtClusters, map: machinesOfCluster, predicate: generationChanged },
       ],
       reconcile: clusterApiReconciler<KubevirtMachine>({
         resource: KubevirtMachines,
@@ -196,7 +203,7 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
     );
     return { requeueAfterMs: 5_000 };
   }
-  const clusterName = kubevirtClusterNameOf(d, m);
+  const clusterName = kubevirtClusterNameOf(d.mgr.informer(ClusterResource), m);
   const kvCluster = clusterName
     ? d.kubevirtClusters.get({ namespace: m.metadata.namespace, name: clusterName })
     : undefined;
@@ -339,7 +346,7 @@ async function cutOverNow(d: Deps, o: KubeObject): Promise<void> {
     const m = d.machines.get(ref);
     if (!m || !d.mgr.isLeader() || !d.schemaReady() || !hasFinalizer(m, MACHINE_NETWORK_FINALIZER)) return;
     if (isDeleting(m) || isExternallyManaged(m)) return;
-    const clusterName = kubevirtClusterNameOf(d, m);
+    const clusterName = kubevirtClusterNameOf(d.mgr.informer(ClusterResource), m);
     const capiCluster = ownerClusterKey(m)
       ? d.mgr.informer(ClusterResource).get(ownerClusterKey(m)!)
       : undefined;
@@ -531,14 +538,4 @@ async function reconcileDelete(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
 /** The VMI's launcher pods, from the index. */
 function podsOf(d: Deps, ref: { namespace: string; name: string }): Pod[] {
   return launcherPodsOf(ref.name, d.podsByVmi.get(`${ref.namespace}/${ref.name}`));
-}
-
-/** The KubevirtCluster of a machine: the CAPI Cluster's infrastructureRef, else the cluster-name label. */
-function kubevirtClusterNameOf(d: Deps, m: KubeObject): string | undefined {
-  const clusterName = m.metadata.labels?.[ClusterNameLabel];
-  if (!clusterName) return undefined;
-  const cluster = d.mgr.informer(ClusterResource).get({ namespace: m.metadata.namespace, name: clusterName });
-  const infra = (cluster?.spec as { infrastructureRef?: { kind?: string; name?: string } } | undefined)
-    ?.infrastructureRef;
-  return infra?.kind === KubevirtClusters.kind && infra.name ? infra.name : clusterName;
 }
