@@ -25,6 +25,12 @@ export const NetworkReasons = {
   PoolOverlapsServiceCIDR: 'PoolOverlapsServiceCIDR',
   PoolOverlapsOtherCluster: 'PoolOverlapsOtherCluster',
   NodePortOutOfRange: 'NodePortOutOfRange',
+  /** isolation.mode Strict, which this version does not enforce. */
+  IsolationNotEnforced: 'IsolationNotEnforced',
+  /** An infra Service or EndpointSlice of the name exists and belongs to someone else. */
+  ServiceNameTaken: 'ServiceNameTaken',
+  /** The API server refused an infra Service or EndpointSlice (e.g. a name over 63 characters). */
+  ServiceRejected: 'ServiceRejected',
   PoolExhausted: 'PoolExhausted',
   /** capk's CRD lost the network schema (e.g. re-applied by clusterctl upgrade); acting would lose data. */
   NetworkSchemaMissing: 'NetworkSchemaMissing',

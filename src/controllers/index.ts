@@ -1,5 +1,5 @@
-// Where the project's controllers join the manager: the in-cluster IP pool provider and the
-// machine network controller with the configured network driver.
+// Where the project's controllers join the manager: the in-cluster IP pool provider, the machine
+// network controller with the configured network driver, and the cluster network controller.
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { addInClusterPoolProvider } from '../ipam/index.js';
@@ -9,6 +9,7 @@ import { OvnKubeDriver } from '../network/ovnkube/index.js';
 import { DEFAULT_GATEWAY_IPV4, DEFAULT_GATEWAY_MAC } from '../api/index.js';
 import type { Manager } from '../runtime/index.js';
 import { Histogram } from 'prom-client';
+import { addClusterNetworkController } from './cluster-network/index.js';
 import { addMachineNetworkController } from './machine-network/index.js';
 
 export interface RegisterOptions {
@@ -84,5 +85,6 @@ export const registerControllers: RegisterControllers = async (manager, config, 
       ...(config.podNetworkMtu ? { mtu: config.podNetworkMtu } : {}),
     },
   });
+  addClusterNetworkController(manager, opts.schemaReady ? { schemaReady: opts.schemaReady } : {});
   void manager.done.finally(() => driver.stop()).catch(() => undefined);
 };

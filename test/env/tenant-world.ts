@@ -1,7 +1,8 @@
 // A whole tenant-cluster world on real parts, for end-to-end tests and the demo: the API server
 // (shared test control plane or the demo's), a real OVN central with an OVN-Kubernetes-like
 // topology, the KubeVirt simulator on matching infra nodes, capk's VM-creating part stood in, and the
-// capk-podnet manager (in-cluster IPAM, machine network controller with the OVN driver, VM webhook).
+// capk-podnet manager (in-cluster IPAM, the machine and cluster network controllers with the OVN driver,
+// the VM webhook).
 import type * as k8s from '@kubernetes/client-node';
 import { KubevirtClusters, KubevirtMachines, type KubevirtMachine } from '../../src/capk/resources.js';
 import {
@@ -9,6 +10,7 @@ import {
   VirtualMachineInstances,
   type VirtualMachineInstance,
 } from '../../src/kubevirt/resources.js';
+import { addClusterNetworkController } from '../../src/controllers/cluster-network/index.js';
 import { addMachineNetworkController } from '../../src/controllers/machine-network/index.js';
 import { addInClusterPoolProvider } from '../../src/ipam/index.js';
 import { OvnDriver, type OvnDriverOptions } from '../../src/network/ovn/index.js';
@@ -162,6 +164,7 @@ export class TenantWorld {
     await driver.start();
     addInClusterPoolProvider(mgr);
     addMachineNetworkController(mgr, { driver, defaults: { dnsServers: [INFRA_DNS], mtu: 1400 } });
+    addClusterNetworkController(mgr);
     this.webhook = await serveVmWebhook(this.opts.kc, mgr, this.ns);
     await mgr.start();
     this.manager = mgr;
