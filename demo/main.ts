@@ -2,10 +2,12 @@
 //   1. a local control plane (real kube-apiserver + etcd) and a real OVN central with an
 //      OVN-Kubernetes-like infra topology of 3 nodes;
 //   2. the KubeVirt simulator on those nodes, capk's VM-creating part stood in, and capk-podnet's
-//      manager: in-cluster IPAM, the machine network controller with the OVN driver, the VM webhook;
+//      manager: in-cluster IPAM, the machine network controller with the OVN driver, the cluster
+//      network controller (exposure), the VM webhook;
 //   3. a tenant cluster from templates/cluster-template.yaml (1 control plane, 2 workers; machines
 //      stamped from the KubevirtMachineTemplates as Cluster API would);
-//   4. live migrations and a node drain, with the routes following each VM, checked with ovn-trace;
+//   4. live migrations and a node drain, with the routes following each VM, checked with ovn-trace,
+//      and the API server's infra Service (the template's `api` entry) following its VM;
 //   5. as root, real packets (test/datapath): each infra node runs OVS + ovn-controller in a network
 //      namespace, each VM is a guest namespace that configures itself by DHCP from its port, and a
 //      pod keeps a TCP stream to a worker through its migrations, with the downtime measured;
@@ -16,6 +18,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { KubevirtMachines, type KubevirtMachine } from '../src/capk/resources.js';
+import {
+  EndpointSlices,
+  Services,
+  type EndpointSlice,
+  type Service,
+} from '../src/controllers/cluster-network/index.js';
 import { CoreEvents, getCondition, type KubeObject } from '../src/runtime/index.js';
 import { renderTemplateFile, TEMPLATE_KINDS_SERVED } from '../test/env/cluster-template.js';
 import { installCrdFiles, projectCrdFiles } from '../test/env/crds.js';
@@ -143,6 +151,14 @@ async function main(): Promise<void> {
       rows.map((r) => [r.machine, r.role, r.ipv4, r.mac, r.node]),
     );
 
+    // Exposure: the template's `api` entry is an infra NodePort Service whose endpoint is the
+    // control-plane VM's stable IP, on the node that runs it.
+    const apiService = `${CLUSTER}-api`;
+    const exposureBefore = await exposureRow(world, apiService, rows[0]!);
+    log(
+      `exposure: Service ${apiService} (${exposureBefore.type}, cluster IP ${exposureBefore.clusterIP}, node port ${exposureBefore.nodePort}) → endpoint ${exposureBefore.endpoints.join(', ')}`,
+    );
+
     // 5. Real packets, started before the migrations so that they measure them: every guest leased
     // its address by DHCP; a pod on a third node streams to a worker.
     const worker = rows[1]!;
@@ -226,6 +242,14 @@ async function main(): Promise<void> {
       });
     }
     await world.sim.uncordonNode(drained);
+    const exposureAfter = await exposureRow(
+      world,
+      apiService,
+      await readyRow(world, cpRow.machine, cpRow.role),
+    );
+    log(
+      `exposure after the drain: Service ${apiService} → endpoint ${exposureAfter.endpoints.join(', ')} (was ${exposureBefore.endpoints.join(', ')})`,
+    );
 
     let packets:
       { tcpIntact: boolean; resets: number; bytesVerified: number; probedFrom: string } | undefined;
@@ -330,11 +354,14 @@ async function main(): Promise<void> {
       machines: rows,
       migrations,
       gatewayArp: arp,
+      exposure: { before: exposureBefore, after: exposureAfter },
       datapath: world.datapath ? { leases, packets } : { skipped: noPackets },
       events: events.length,
       ok:
         migrations.every((m) => m.ipKept && m.routeFollowed) &&
         arp.every((a) => a.answered) &&
+        exposureBefore.followed &&
+        exposureAfter.followed &&
         leases.every((l) => l.matches) &&
         (packets === undefined || (packets.tcpIntact && packets.resets === 0)),
     };
@@ -400,6 +427,43 @@ async function migrateAndCheck(w: TenantWorld, r: MachineRow, trigger: string): 
     routeFollowed: (await southRouteNode(w, after.ipv4)) === to,
     cutoverMs: m.status?.network?.lastMigration?.cutoverMilliseconds,
     trigger,
+  };
+}
+
+/**
+ * An exposure Service as the API server holds it, once its EndpointSlice lists exactly this machine
+ * at its stable IP on the node that runs it (`followed`; false if that does not come within 20 s).
+ */
+async function exposureRow(
+  w: TenantWorld,
+  name: string,
+  m: MachineRow,
+): Promise<{
+  service: string;
+  type: string;
+  clusterIP: string;
+  nodePort: string;
+  endpoints: string[];
+  followed: boolean;
+}> {
+  const want = `${m.ipv4}@${m.node}`;
+  const endpoints = async () =>
+    ((await w.client.tryGet<EndpointSlice>(EndpointSlices, name, w.ns))?.endpoints ?? []).map(
+      (e) => `${e.addresses[0]}@${e.nodeName ?? '?'}`,
+    );
+  const followed = await waitFor(
+    `${name} endpoint ${want}`,
+    async () => ((await endpoints()).join() === want ? true : undefined),
+    20_000,
+  ).catch(() => false);
+  const svc = await w.client.tryGet<Service>(Services, name, w.ns);
+  return {
+    service: name,
+    type: svc?.spec?.type ?? '-',
+    clusterIP: svc?.spec?.clusterIP ?? '-',
+    nodePort: String(svc?.spec?.ports?.[0]?.nodePort ?? '-'),
+    endpoints: await endpoints(),
+    followed,
   };
 }
 
