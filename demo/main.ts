@@ -10,7 +10,9 @@
 //      and the API server's infra Service (the template's `api` entry) following its VM;
 //   5. as root, real packets (test/datapath): each infra node runs OVS + ovn-controller in a network
 //      namespace, each VM is a guest namespace that configures itself by DHCP from its port, and a
-//      pod keeps a TCP stream to a worker through its migrations, with the downtime measured;
+//      pod keeps a TCP stream to a worker through its migrations, with the downtime measured, and a
+//      pod reaches the control-plane VM through the `api` Service's cluster IP (OVN-Kubernetes'
+//      services controller stood in by test/env/service-proxy.ts) before and after the drain;
 //   6. a report (stdout and reports/demo-report.json).
 //   npm run demo            run the scenario, print the report, tear everything down
 //   npm run demo -- --keep  leave the control plane and OVN running until Ctrl-C
@@ -34,6 +36,8 @@ import { arpRequest, outputs, syncTraceNeighbours } from '../test/network-ovn/tr
 import { datapathUnavailable } from '../test/datapath/netns.js';
 import { killProbe, startProbePair, stopProbe, type Probe } from '../test/datapath/probe-runner.js';
 import type { GuestVm } from '../test/datapath/guest.js';
+import { readText, serveText } from '../test/datapath/tcp-hello.js';
+import { syncServiceLoadBalancers } from '../test/env/service-proxy.js';
 import { analyzeMigration, cutoverMarks, tcpOutcome } from '../bench/migration/analysis.js';
 
 const keep = process.argv.includes('--keep');
@@ -159,6 +163,7 @@ async function main(): Promise<void> {
       `exposure: Service ${apiService} (${exposureBefore.type}, cluster IP ${exposureBefore.clusterIP}, node port ${exposureBefore.nodePort}) → endpoint ${exposureBefore.endpoints.join(', ')}`,
     );
 
+    const viaService: { before?: string; after?: string } = {};
     // 5. Real packets, started before the migrations so that they measure them: every guest leased
     // its address by DHCP; a pod on a third node streams to a worker.
     const worker = rows[1]!;
@@ -189,6 +194,13 @@ async function main(): Promise<void> {
         ['machine', 'DHCP lease (in the guest)', 'gateway', 'hostname', 'MTU'],
         leases.map((l) => [l.machine, `${l.ip}/32`, l.gateway, l.hostname, l.mtu]),
       );
+      // A stand-in for the tenant's API server in the control-plane guest, reached through the
+      // `api` Service's cluster IP (OVN-Kubernetes' services controller stood in: test/env/service-proxy.ts).
+      const cpGuest = dp.guest(world.ns, rows[0]!.machine)!;
+      const apiServer = serveText(cpGuest.netns, 6443, `api server of ${CLUSTER} on ${rows[0]!.machine}`);
+      cleanups.push(async () => void apiServer.kill('SIGKILL'));
+      viaService.before = await throughService(world, exposureBefore.clusterIP, rows[0]!.node);
+      log(`through Service ${apiService}: ${viaService.before}`);
       const guest = dp.guest(world.ns, worker.machine)!;
       const podNode =
         world.nodes.find((n) => n.name !== worker.node && n.name !== rows[0]!.node) ?? world.nodes[2]!;
@@ -250,6 +262,10 @@ async function main(): Promise<void> {
     log(
       `exposure after the drain: Service ${apiService} → endpoint ${exposureAfter.endpoints.join(', ')} (was ${exposureBefore.endpoints.join(', ')})`,
     );
+    if (world.datapath) {
+      viaService.after = await throughService(world, exposureBefore.clusterIP, drained);
+      log(`through Service ${apiService} after the drain: ${viaService.after}`);
+    }
 
     let packets:
       { tcpIntact: boolean; resets: number; bytesVerified: number; probedFrom: string } | undefined;
@@ -354,7 +370,7 @@ async function main(): Promise<void> {
       machines: rows,
       migrations,
       gatewayArp: arp,
-      exposure: { before: exposureBefore, after: exposureAfter },
+      exposure: { before: exposureBefore, after: exposureAfter, throughService: viaService },
       datapath: world.datapath ? { leases, packets } : { skipped: noPackets },
       events: events.length,
       ok:
@@ -362,6 +378,9 @@ async function main(): Promise<void> {
         arp.every((a) => a.answered) &&
         exposureBefore.followed &&
         exposureAfter.followed &&
+        (!world.datapath ||
+          (viaService.before?.includes('"api server of') === true &&
+            viaService.after?.includes('"api server of') === true)) &&
         leases.every((l) => l.matches) &&
         (packets === undefined || (packets.tcpIntact && packets.resets === 0)),
     };
@@ -372,7 +391,7 @@ async function main(): Promise<void> {
     );
     console.log(`\nEvents (${events.length}):\n  ${events.slice(0, 30).join('\n  ')}`);
     console.log(
-      `\nReport: ${report.ok ? `every VM kept its IP, MAC and gateway; routes followed every migration${packets ? '; DHCP leased every stable IP and the TCP stream survived every migration' : ''}` : 'FAILED: see reports/demo-report.json'} (reports/demo-report.json)\n`,
+      `\nReport: ${report.ok ? `every VM kept its IP, MAC and gateway; routes followed every migration; the api Service's endpoint followed its VM${packets ? '; DHCP leased every stable IP, the TCP stream survived every migration, and the api Service reached its VM before and after the drain' : ''}` : 'FAILED: see reports/demo-report.json'} (reports/demo-report.json)\n`,
     );
     if (keep) {
       console.log(`  kubectl --kubeconfig ${cp.kubeconfigPath} -n ${world.ns} get kubevirtmachines -o yaml`);
@@ -428,6 +447,26 @@ async function migrateAndCheck(w: TenantWorld, r: MachineRow, trigger: string): 
     cutoverMs: m.status?.network?.lastMigration?.cutoverMilliseconds,
     trigger,
   };
+}
+
+/**
+ * What a pod on a node other than `avoid` reads from the cluster IP's port 6443, once the service
+ * proxy stand-in has turned the Service and its EndpointSlice into load balancers.
+ */
+async function throughService(w: TenantWorld, clusterIP: string, avoid: string): Promise<string> {
+  await syncServiceLoadBalancers(
+    w.ovn,
+    w.client,
+    w.ns,
+    w.nodes.map((n) => n.name),
+  );
+  const node = w.nodes.find((n) => n.name !== avoid)!.name;
+  const said = await waitFor(
+    `${clusterIP}:6443 from the pod on ${node}`,
+    async () => (await readText(w.datapath!.pod(node).netns, clusterIP, 6443)) || undefined,
+    15_000,
+  ).catch(() => '');
+  return said ? `"${said}" from a pod on ${node}` : `no answer from a pod on ${node}`;
 }
 
 /**
