@@ -33,6 +33,7 @@ import {
 import {
   ApiError,
   applyOwned,
+  CacheIndex,
   ClusterNameLabel,
   ClusterResource,
   clusterApiReconciler,
@@ -44,6 +45,7 @@ import {
   markFalse,
   markTrue,
   ownerReferenceTo,
+  ownerClusterKey,
   OwnWrites,
   removeFinalizer,
   setCondition,
@@ -81,12 +83,14 @@ interface Deps {
   mgr: Manager;
   events: EventRecorder;
   clusters: Informer<KubevirtCluster>;
-  machines: Informer<KubevirtMachine>;
   capiClusters: Informer;
   services: Informer<Service>;
   slices: Informer<EndpointSlice>;
-  addresses: Informer<IPAddress>;
-  claims: Informer<IPAddressClaim>;
+  /** By the namespace/name of the KubevirtCluster whose pool they draw on (poolOwner). */
+  addressesByPool: CacheIndex<IPAddress>;
+  claimsByPool: CacheIndex<IPAddressClaim>;
+  /** By namespace/CAPI cluster name (the machines' cluster-name label). */
+  machinesByCluster: CacheIndex<KubevirtMachine>;
   nodePortRange: NodePortRange;
   schemaReady: () => boolean;
 }
@@ -99,17 +103,21 @@ export function addClusterNetworkController(
   opts: ClusterNetworkControllerOptions = {},
 ): Controller {
   const clusters = mgr.informer<KubevirtCluster>(KubevirtClusters);
+  const machines = mgr.informer<KubevirtMachine>(KubevirtMachines);
   const own = new OwnWrites<KubevirtCluster>(clusters, mgr.client, KubevirtClusters);
   const d: Deps = {
     mgr,
     events: mgr.events('capk-podnet'),
     clusters,
-    machines: mgr.informer<KubevirtMachine>(KubevirtMachines),
+    machinesByCluster: new CacheIndex(machines, (m) => {
+      const name = m.metadata.labels?.[ClusterNameLabel];
+      return name ? [`${m.metadata.namespace}/${name}`] : [];
+    }),
     capiClusters: mgr.informer(ClusterResource),
     services: mgr.informer<Service>(ownedServices),
     slices: mgr.informer<EndpointSlice>(ownedSlices),
-    addresses: mgr.informer<IPAddress>(IPAddresses),
-    claims: mgr.informer<IPAddressClaim>(IPAddressClaims),
+    addressesByPool: new CacheIndex(mgr.informer<IPAddress>(IPAddresses), poolKeys),
+    claimsByPool: new CacheIndex(mgr.informer<IPAddressClaim>(IPAddressClaims), poolKeys),
     nodePortRange: opts.nodePortRange ?? DEFAULT_NODE_PORT_RANGE,
     schemaReady: opts.schemaReady ?? (() => true),
   };
@@ -219,8 +227,10 @@ async function reconcileParts(d: Deps, c: KubevirtCluster): Promise<Result | voi
   const problems: Problem[] = checkNodePorts(read.network, d.nodePortRange);
   const refused = (i: number) => problems.some((p) => p.field?.startsWith(`spec.network.services[${i}].`));
   const owner = ownerReferenceTo(c, { controller: true });
-  const machines = d.machines
-    .list({ namespace: ns })
+  // capk names the CAPI Cluster and its KubevirtCluster alike; the owner reference says so when not.
+  const capiName = ownerClusterKey(c)?.name ?? c.metadata.name;
+  const machines = d.machinesByCluster
+    .get(`${ns}/${capiName}`)
     .filter((m) => kubevirtClusterNameOf(d.capiClusters, m) === c.metadata.name)
     .map(exposedMachine);
 
@@ -284,6 +294,10 @@ function poolOwner(o: IPAddress | IPAddressClaim): { namespace?: string; name: s
   return ref && isInClusterPool(ref) ? [{ namespace: o.metadata.namespace, name: ref.name }] : [];
 }
 
+function poolKeys(o: IPAddress | IPAddressClaim): string[] {
+  return poolOwner(o).map((k) => `${k.namespace}/${k.name}`);
+}
+
 /**
  * IPAMReady and the pool's usage, counted from the IPAddress objects (the pool keeps no count of
  * its own). An external pool (`ipam.poolRef`) reports its own usage.
@@ -303,12 +317,13 @@ function poolUsage(d: Deps, c: KubevirtCluster, network: ClusterNetworkSpec): Cl
   const ns = c.metadata.namespace!;
   const ref = { ...InClusterPoolKind, name: c.metadata.name };
   const size = poolSize(pool);
-  const addresses = d.addresses.list({ namespace: ns }).filter((a) => samePool(a.spec.poolRef, ref));
+  const key = `${ns}/${c.metadata.name}`;
+  const addresses = d.addressesByPool.get(key).filter((a) => samePool(a.spec.poolRef, ref));
   const allocated = addresses.length;
   // A claim whose address exists but is not bound yet (the provider's next write) is not waiting.
   const held = new Set(addresses.map((a) => a.spec.claimRef.name));
-  const waiting = d.claims
-    .list({ namespace: ns })
+  const waiting = d.claimsByPool
+    .get(key)
     .filter(
       (cl) => samePool(cl.spec.poolRef, ref) && !cl.status?.addressRef?.name && !held.has(cl.metadata.name),
     ).length;
