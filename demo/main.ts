@@ -19,7 +19,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { KubevirtMachines, type KubevirtMachine } from '../src/capk/resources.js';
+import {
+  KubevirtClusters,
+  KubevirtMachines,
+  type KubevirtCluster,
+  type KubevirtMachine,
+} from '../src/capk/resources.js';
 import {
   EndpointSlices,
   Services,
@@ -162,6 +167,8 @@ async function main(): Promise<void> {
     log(
       `exposure: Service ${apiService} (${exposureBefore.type}, cluster IP ${exposureBefore.clusterIP}, node port ${exposureBefore.nodePort}) → endpoint ${exposureBefore.endpoints.join(', ')}`,
     );
+    const clusterState = await clusterConditions(world);
+    log(`KubevirtCluster ${CLUSTER}: ${clusterState.summary}`);
 
     const viaService: { before?: string; after?: string } = {};
     // 5. Real packets, started before the migrations so that they measure them: every guest leased
@@ -370,6 +377,7 @@ async function main(): Promise<void> {
       machines: rows,
       migrations,
       gatewayArp: arp,
+      cluster: clusterState,
       exposure: { before: exposureBefore, after: exposureAfter, throughService: viaService },
       datapath: world.datapath ? { leases, packets } : { skipped: noPackets },
       events: events.length,
@@ -447,6 +455,34 @@ async function migrateAndCheck(w: TenantWorld, r: MachineRow, trigger: string): 
     cutoverMs: m.status?.network?.lastMigration?.cutoverMilliseconds,
     trigger,
   };
+}
+
+/**
+ * The tenant cluster's own conditions once the cluster network controller has written them all,
+ * with the pool's usage: isolation is reported as not enforced (not built yet), and says so here.
+ */
+async function clusterConditions(
+  w: TenantWorld,
+): Promise<{ conditions: Record<string, string>; ipam: unknown; summary: string }> {
+  const c = await waitFor(
+    `KubevirtCluster ${CLUSTER} conditions`,
+    async () => {
+      const c = await w.client.get<KubevirtCluster>(KubevirtClusters, CLUSTER, w.ns);
+      return getCondition(c, 'NetworkReady') && getCondition(c, 'ServicesReady') ? c : undefined;
+    },
+    20_000,
+  );
+  const conditions = Object.fromEntries(
+    ['IPAMReady', 'ServicesReady', 'IsolationReady', 'NetworkReady'].map((t) => {
+      const x = getCondition(c, t);
+      return [t, `${x?.status} ${x?.reason}: ${x?.message}`];
+    }),
+  );
+  const ipam = (c.status?.network as { ipam?: unknown } | undefined)?.ipam;
+  const summary = Object.entries(conditions)
+    .map(([t, v]) => `${t} ${v}`)
+    .join('; ');
+  return { conditions, ipam, summary };
 }
 
 /**
