@@ -51,6 +51,17 @@ describe('loadConfig', () => {
     ]);
   });
 
+  test("the infra cluster's node-port range: kube-apiserver's default, or MIN-MAX", () => {
+    const at = (argv: string[]) => {
+      const r = loadConfig(argv, {});
+      return r.success === true ? r.config.serviceNodePortRange : r;
+    };
+    expect(at([])).toEqual({ min: 30000, max: 32767 });
+    expect(at(['--service-node-port-range', '20000-22767'])).toEqual({ min: 20000, max: 22767 });
+    for (const bad of ['32767-30000', '0-100', '30000', '30000-70000'])
+      expect(at(['--service-node-port-range', bad])).toMatchObject({ success: false });
+  });
+
   test('unknown flags and inconsistent lease timings are rejected', () => {
     expect(loadConfig(['--nope', 'x'], {}).success).toBe(false);
     expect(loadConfig(['--lease-duration-ms', '5000', '--renew-deadline-ms', '6000'], {}).success).toBe(

@@ -53,6 +53,19 @@ export const ConfigSchema = z
     crdGuard: boolish.default(true),
     /** DNS servers handed to VMs whose cluster sets none: the infra cluster's DNS Service IP. */
     infraDnsServers: csv.default(['10.96.0.10']),
+    /**
+     * The infra cluster's --service-node-port-range (as kube-apiserver spells it): fixed node ports
+     * of spec.network.services outside it are refused before any Service is written.
+     */
+    serviceNodePortRange: z
+      .string()
+      .regex(/^\d{1,5}-\d{1,5}$/, 'MIN-MAX, e.g. 30000-32767')
+      .default('30000-32767')
+      .transform((r) => {
+        const [min, max] = r.split('-').map(Number) as [number, number];
+        return { min, max };
+      })
+      .refine((r) => r.min >= 1 && r.min <= r.max && r.max <= 65535, 'need 1 <= MIN <= MAX <= 65535'),
     /** MTU handed to VMs whose cluster sets none (the infra pod network's); unset: none. */
     podNetworkMtu: z.coerce.number().int().min(576).max(9000).optional(),
     /** The VirtualMachine admission webhook's listen address; 0 disables it. */

@@ -85,6 +85,10 @@ export const registerControllers: RegisterControllers = async (manager, config, 
       ...(config.podNetworkMtu ? { mtu: config.podNetworkMtu } : {}),
     },
   });
-  addClusterNetworkController(manager, opts.schemaReady ? { schemaReady: opts.schemaReady } : {});
+  addClusterNetworkController(manager, {
+    concurrency: config.concurrency,
+    nodePortRange: config.serviceNodePortRange,
+    ...(opts.schemaReady ? { schemaReady: opts.schemaReady } : {}),
+  });
   void manager.done.finally(() => driver.stop()).catch(() => undefined);
 };
