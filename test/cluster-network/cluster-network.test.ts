@@ -160,6 +160,23 @@ it('exposes the control plane and the workers by their stable IPs, and follows t
   await setMachineNetwork('c1-w-1', '10.70.0.4', 'n1', false);
   await waitForEndpoints('c1-ingress', ['10.70.0.3@n3', '10.70.0.4@n1 (not ready)']);
 
+  // capk's own API-server Service (what it points controlPlaneEndpoint at) selects launcher pods,
+  // which have no IP here: a slice of ours beside it gives it the control-plane VM.
+  await client.create(Services, {
+    metadata: { name: 'c1-lb', namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': 'c1' } },
+    spec: {
+      type: 'ClusterIP',
+      ports: [{ port: 6443, protocol: 'TCP', targetPort: 6443 }],
+      selector: { 'cluster.x-k8s.io/role': 'control-plane', 'cluster.x-k8s.io/cluster-name': 'c1' },
+    },
+  } as KubeObject);
+  await waitForEndpoints('c1-lb-capk-podnet', ['10.70.0.2@n1']);
+  const capkSlice = await client.get<EndpointSlice>(EndpointSlices, 'c1-lb-capk-podnet', ns);
+  expect(capkSlice.metadata.labels?.['kubernetes.io/service-name']).toBe('c1-lb');
+  expect(capkSlice.ports).toEqual([{ name: '', protocol: 'TCP', port: 6443 }]);
+  // capk's Service itself is left as capk made it.
+  expect((await client.get<Service>(Services, 'c1-lb', ns)).metadata.ownerReferences).toBeUndefined();
+
   // A machine deleted is no endpoint any more.
   await client.delete(KubevirtMachines, 'c1-w-1', ns);
   await waitForEndpoints('c1-ingress', ['10.70.0.3@n3']);

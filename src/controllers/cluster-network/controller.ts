@@ -53,11 +53,15 @@ import {
   type Informer,
   type KubeObject,
   type Manager,
+  type OwnerReference,
   type ResourceRef,
   type Result,
   type Scope,
 } from '../../runtime/index.js';
 import {
+  CAPK_SERVICE_ENTRY,
+  capkControlPlaneServiceName,
+  capkControlPlaneSlice,
   covers,
   desiredExposure,
   EndpointSlices,
@@ -66,6 +70,7 @@ import {
   serviceStatus,
   Services,
   type EndpointSlice,
+  type ExposedMachine,
   type Service,
 } from './exposure.js';
 
@@ -86,6 +91,8 @@ interface Deps {
   capiClusters: Informer;
   services: Informer<Service>;
   slices: Informer<EndpointSlice>;
+  /** Services carrying a CAPI cluster-name label: capk's own API-server Service among them. */
+  capkServices: Informer<Service>;
   /** By the namespace/name of the KubevirtCluster whose pool they draw on (poolOwner). */
   addressesByPool: CacheIndex<IPAddress>;
   claimsByPool: CacheIndex<IPAddressClaim>;
@@ -97,6 +104,7 @@ interface Deps {
 
 const ownedServices = { resource: Services, labelSelector: ExposureLabels.cluster };
 const ownedSlices = { resource: EndpointSlices, labelSelector: ExposureLabels.cluster };
+const capkServices = { resource: Services, labelSelector: ClusterNameLabel };
 
 export function addClusterNetworkController(
   mgr: Manager,
@@ -116,6 +124,7 @@ export function addClusterNetworkController(
     capiClusters: mgr.informer(ClusterResource),
     services: mgr.informer<Service>(ownedServices),
     slices: mgr.informer<EndpointSlice>(ownedSlices),
+    capkServices: mgr.informer<Service>(capkServices),
     addressesByPool: new CacheIndex(mgr.informer<IPAddress>(IPAddresses), poolKeys),
     claimsByPool: new CacheIndex(mgr.informer<IPAddressClaim>(IPAddressClaims), poolKeys),
     nodePortRange: opts.nodePortRange ?? DEFAULT_NODE_PORT_RANGE,
@@ -148,6 +157,14 @@ export function addClusterNetworkController(
         // Addresses allocated from the cluster's pool, and claims waiting for one: its usage.
         { source: IPAddresses, map: (o) => poolOwner(o as IPAddress) },
         { source: IPAddressClaims, map: (o) => poolOwner(o as IPAddressClaim) },
+        {
+          // capk's API-server Service appearing or changing its ports.
+          source: capkServices,
+          map: (svc) => {
+            const name = kubevirtClusterNameOf(d.capiClusters, svc);
+            return name ? [{ namespace: svc.metadata.namespace, name }] : [];
+          },
+        },
         {
           // A machine's IP, readiness, node or role is an endpoint of its cluster's Services.
           source: KubevirtMachines,
@@ -267,7 +284,9 @@ async function reconcileParts(d: Deps, c: KubevirtCluster): Promise<Result | voi
       statuses.push(serviceStatus(svc.name, undefined));
     }
   }
-  await deleteUnwanted(d, c, new Set(wanted.map((w) => w.name)));
+  const keep = new Set(wanted.map((w) => w.name));
+  if (await ensureCapkControlPlaneSlice(d, c, capiName, owner, machines)) keep.add(CAPK_SERVICE_ENTRY);
+  await deleteUnwanted(d, c, keep);
 
   const prev = (c.status?.network ?? {}) as ClusterNetworkStatus;
   c.status = {
@@ -356,6 +375,29 @@ function setIsolation(c: KubevirtCluster, network: ClusterNetworkSpec): void {
       NetworkReasons.IsolationNotEnforced,
       'isolation.mode Strict is not enforced by this version of capk-podnet: no isolation rules are programmed',
     );
+}
+
+/**
+ * The endpoints of capk's own API-server Service (the tenant's controlPlaneEndpoint), when capk made
+ * one for this cluster: true when that slice is wanted.
+ */
+async function ensureCapkControlPlaneSlice(
+  d: Deps,
+  c: KubevirtCluster,
+  capiName: string,
+  owner: OwnerReference,
+  machines: ExposedMachine[],
+): Promise<boolean> {
+  const ns = c.metadata.namespace!;
+  const svc = d.capkServices.get({ namespace: ns, name: capkControlPlaneServiceName(capiName) });
+  // capk's selects launcher pods; a selector-less Service of the name is someone's own endpoints.
+  if (!svc?.spec?.selector) return false;
+  const slice = capkControlPlaneSlice({ namespace: ns, name: c.metadata.name, owner }, svc, machines);
+  const key = { namespace: ns, name: slice.metadata.name };
+  if (await foreignObject(d, EndpointSlices, d.slices, key, c)) return false;
+  const current = d.slices.get(key);
+  if (!current || !covers(current, slice)) await applyOwned(d.mgr.client, EndpointSlices, slice);
+  return true;
 }
 
 /** Condition and, when it turns, an Event: a problem that persists is not repeated every pass. */

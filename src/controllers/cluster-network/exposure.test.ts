@@ -1,6 +1,13 @@
 import { clusterNetworkSpec, type NetworkService } from '../../api/network.js';
 import type { KubevirtMachine } from '../../capk/resources.js';
-import { covers, desiredExposure, exposedMachine, serviceStatus, type ExposedMachine } from './exposure.js';
+import {
+  capkControlPlaneSlice,
+  covers,
+  desiredExposure,
+  exposedMachine,
+  serviceStatus,
+  type ExposedMachine,
+} from './exposure.js';
 
 const owner = {
   apiVersion: 'infrastructure.cluster.x-k8s.io/v1alpha1',
@@ -104,6 +111,31 @@ describe('desiredExposure', () => {
   });
 });
 
+describe('capkControlPlaneSlice', () => {
+  it("gives capk's selector Service the control-plane VMs on its own ports, under its name", () => {
+    const slice = capkControlPlaneSlice(
+      cluster,
+      {
+        metadata: { name: 'c-lb', namespace: 'ns' },
+        spec: { ports: [{ port: 6443, protocol: 'TCP', targetPort: 6443 }], selector: { a: 'b' } },
+      },
+      [
+        vm('cp-0', { role: 'control-plane', ipv4: '10.70.0.2', node: 'n1' }),
+        vm('w-0', { ipv4: '10.70.0.3' }),
+      ],
+    );
+    expect(slice.metadata.name).toBe('c-lb-capk-podnet');
+    expect(slice.metadata.labels).toMatchObject({
+      'kubernetes.io/service-name': 'c-lb',
+      'endpointslice.kubernetes.io/managed-by': 'network.capk-podnet.io',
+      'network.capk-podnet.io/service': 'capk.control-plane',
+    });
+    expect(slice.metadata.ownerReferences).toEqual([owner]);
+    expect(slice.ports).toEqual([{ name: '', protocol: 'TCP', port: 6443 }]);
+    expect(slice.endpoints.map((e) => e.addresses[0])).toEqual(['10.70.0.2']);
+  });
+});
+
 describe('exposedMachine', () => {
   const machine = (labels: Record<string, string>, ready: string): KubevirtMachine =>
     ({
@@ -165,5 +197,8 @@ describe('covers', () => {
     expect(covers({ spec: { ports: [{ port: 80, targetPort: 81 }] } }, want)).toBe(false);
     expect(covers({ spec: { ports: [{ port: 80, targetPort: 80 }, { port: 81 }] } }, want)).toBe(false);
     expect(covers(undefined, want)).toBe(false);
+    // An EndpointSlice without endpoints comes back with `endpoints: null`.
+    expect(covers({ endpoints: null }, { endpoints: [] })).toBe(true);
+    expect(covers({ endpoints: null }, { endpoints: [{ addresses: ['10.70.0.2'] }] })).toBe(false);
   });
 });

@@ -42,6 +42,7 @@ export interface Service extends KubeObject {
     }[];
     externalTrafficPolicy?: string;
     loadBalancerClass?: string;
+    selector?: Record<string, string>;
     [k: string]: unknown;
   };
   status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
@@ -152,6 +153,49 @@ export function desiredExposure(
   return { service: svc, slice };
 }
 
+/** capk's own API-server Service: `<CAPI cluster>-lb` (capk's pkg/loadbalancer). */
+export function capkControlPlaneServiceName(capiCluster: string): string {
+  return `${capiCluster}-lb`;
+}
+
+/** The ExposureLabels.service value of the slice for capk's Service: no services entry can be named so. */
+export const CAPK_SERVICE_ENTRY = 'capk.control-plane';
+
+/**
+ * The EndpointSlice that gives capk's own API-server Service its endpoints. capk points the tenant's
+ * controlPlaneEndpoint at that Service, which selects launcher pods; here they have no IP, so its
+ * own slice stays empty. This one, beside it under the same `kubernetes.io/service-name`, lists the
+ * control-plane VMs by stable IP on the Service's own ports (a service proxy reads every slice of a
+ * Service).
+ */
+export function capkControlPlaneSlice(
+  cluster: { namespace: string; name: string; owner: OwnerReference },
+  capkService: Service,
+  machines: ExposedMachine[],
+): EndpointSlice {
+  const entry: NetworkService = {
+    name: CAPK_SERVICE_ENTRY,
+    type: 'ClusterIP',
+    role: 'control-plane',
+    ports: (capkService.spec?.ports ?? []).map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      protocol: (p.protocol ?? 'TCP') as NetworkService['ports'][number]['protocol'],
+      port: p.port,
+      targetPort: typeof p.targetPort === 'number' ? p.targetPort : p.port,
+    })),
+  };
+  const { slice } = desiredExposure(cluster, entry, machines);
+  const service = capkService.metadata.name;
+  return {
+    ...slice,
+    metadata: {
+      ...slice.metadata,
+      name: `${service}-capk-podnet`,
+      labels: { ...slice.metadata.labels, 'kubernetes.io/service-name': service },
+    },
+  };
+}
+
 /** `status.network.services[]` for one entry, read from the Service the API server holds. */
 export function serviceStatus(
   name: string,
@@ -185,15 +229,16 @@ export function serviceStatus(
 /**
  * True when every field of `desired` is in `actual` with the same value (arrays element by element):
  * what the server added (a cluster IP, an allocated node port, defaults) does not count as a change,
- * so an unchanged exposure costs no write.
+ * nor does an empty list it returns as null, so an unchanged exposure costs no write.
  */
 export function covers(actual: unknown, desired: unknown): boolean {
-  if (Array.isArray(desired))
+  if (Array.isArray(desired)) {
+    // The API server returns an empty list as null (an EndpointSlice without endpoints).
+    const list = actual ?? [];
     return (
-      Array.isArray(actual) &&
-      actual.length === desired.length &&
-      desired.every((d, i) => covers(actual[i], d))
+      Array.isArray(list) && list.length === desired.length && desired.every((d, i) => covers(list[i], d))
     );
+  }
   if (desired !== null && typeof desired === 'object') {
     if (actual === null || typeof actual !== 'object') return false;
     return Object.entries(desired).every(([k, v]) => covers((actual as Record<string, unknown>)[k], v));
