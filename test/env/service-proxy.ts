@@ -28,11 +28,13 @@ export async function syncServiceLoadBalancers(
     );
     for (const port of svc.spec?.ports ?? []) {
       const backends = mine.flatMap((s) => {
-        const target = s.ports.find(
+        const target = (s.ports ?? []).find(
           (p) => p.name === (port.name ?? '') && p.protocol === (port.protocol ?? 'TCP'),
         );
         return target
-          ? s.endpoints.filter((e) => e.conditions.ready).map((e) => `${e.addresses[0]}:${target.port}`)
+          ? (s.endpoints ?? [])
+              .filter((e) => e.conditions.ready)
+              .map((e) => `${e.addresses[0]}:${target.port}`)
           : [];
       });
       const name = `svc_${namespace}_${svc.metadata.name}_${port.port}`;

@@ -134,7 +134,7 @@ export class TenantWorld {
         ...(hooks ? { hooks } : {}),
         ...(datapath ? { network: datapath.podNetwork() } : {}),
       });
-      const capk = await startCapkStandIn(opts.kc, ns);
+      const capk = await startCapkStandIn(opts.kc, ns, { controlPlaneService: true });
       undo.push(() => capk.stop());
       const world = new TenantWorld(opts, ns, new RestClient(opts.kc), ovn, nodes, sim, capk, datapath);
       if (opts.manager !== false) {
