@@ -171,6 +171,11 @@ async function main(): Promise<void> {
     log(`KubevirtCluster ${CLUSTER}: ${clusterState.summary}`);
 
     const viaService: { before?: string; after?: string } = {};
+    // capk points the tenant's controlPlaneEndpoint at its own Service (<cluster>-lb), which selects
+    // launcher pods without IPs here; the cluster network controller gives it the VM's stable IP.
+    const endpoint = await controlPlaneEndpoint(world);
+    log(`controlPlaneEndpoint (capk's ${CLUSTER}-lb Service): ${endpoint}`);
+    const viaEndpoint: { before?: string; after?: string } = {};
     // 5. Real packets, started before the migrations so that they measure them: every guest leased
     // its address by DHCP; a pod on a third node streams to a worker.
     const worker = rows[1]!;
@@ -208,6 +213,8 @@ async function main(): Promise<void> {
       cleanups.push(async () => void apiServer.kill('SIGKILL'));
       viaService.before = await throughService(world, exposureBefore.clusterIP, rows[0]!.node);
       log(`through Service ${apiService}: ${viaService.before}`);
+      viaEndpoint.before = await throughService(world, endpoint.split(':')[0]!, rows[0]!.node);
+      log(`through the controlPlaneEndpoint ${endpoint}: ${viaEndpoint.before}`);
       const guest = dp.guest(world.ns, worker.machine)!;
       const podNode =
         world.nodes.find((n) => n.name !== worker.node && n.name !== rows[0]!.node) ?? world.nodes[2]!;
@@ -272,6 +279,8 @@ async function main(): Promise<void> {
     if (world.datapath) {
       viaService.after = await throughService(world, exposureBefore.clusterIP, drained);
       log(`through Service ${apiService} after the drain: ${viaService.after}`);
+      viaEndpoint.after = await throughService(world, endpoint.split(':')[0]!, drained);
+      log(`through the controlPlaneEndpoint ${endpoint} after the drain: ${viaEndpoint.after}`);
     }
 
     let packets:
@@ -378,7 +387,12 @@ async function main(): Promise<void> {
       migrations,
       gatewayArp: arp,
       cluster: clusterState,
-      exposure: { before: exposureBefore, after: exposureAfter, throughService: viaService },
+      exposure: {
+        before: exposureBefore,
+        after: exposureAfter,
+        throughService: viaService,
+        controlPlaneEndpoint: { endpoint, ...viaEndpoint },
+      },
       datapath: world.datapath ? { leases, packets } : { skipped: noPackets },
       events: events.length,
       ok:
@@ -387,8 +401,9 @@ async function main(): Promise<void> {
         exposureBefore.followed &&
         exposureAfter.followed &&
         (!world.datapath ||
-          (viaService.before?.includes('"api server of') === true &&
-            viaService.after?.includes('"api server of') === true)) &&
+          [viaService.before, viaService.after, viaEndpoint.before, viaEndpoint.after].every(
+            (said) => said?.includes('"api server of') === true,
+          )) &&
         leases.every((l) => l.matches) &&
         (packets === undefined || (packets.tcpIntact && packets.resets === 0)),
     };
@@ -399,7 +414,7 @@ async function main(): Promise<void> {
     );
     console.log(`\nEvents (${events.length}):\n  ${events.slice(0, 30).join('\n  ')}`);
     console.log(
-      `\nReport: ${report.ok ? `every VM kept its IP, MAC and gateway; routes followed every migration; the api Service's endpoint followed its VM${packets ? '; DHCP leased every stable IP, the TCP stream survived every migration, and the api Service reached its VM before and after the drain' : ''}` : 'FAILED: see reports/demo-report.json'} (reports/demo-report.json)\n`,
+      `\nReport: ${report.ok ? `every VM kept its IP, MAC and gateway; routes followed every migration; the api Service's endpoint followed its VM${packets ? "; DHCP leased every stable IP, the TCP stream survived every migration, and the api Service and capk's controlPlaneEndpoint reached the control-plane VM before and after the drain" : ''}` : 'FAILED: see reports/demo-report.json'} (reports/demo-report.json)\n`,
     );
     if (keep) {
       console.log(`  kubectl --kubeconfig ${cp.kubeconfigPath} -n ${world.ns} get kubevirtmachines -o yaml`);
@@ -483,6 +498,20 @@ async function clusterConditions(
     .map(([t, v]) => `${t} ${v}`)
     .join('; ');
   return { conditions, ipam, summary };
+}
+
+/** The tenant's controlPlaneEndpoint as capk (stood in) sets it: host:port of its `<cluster>-lb` Service. */
+async function controlPlaneEndpoint(w: TenantWorld): Promise<string> {
+  return waitFor(
+    `KubevirtCluster ${CLUSTER} controlPlaneEndpoint`,
+    async () => {
+      const c = await w.client.get<KubevirtCluster>(KubevirtClusters, CLUSTER, w.ns);
+      const e = (c.spec as { controlPlaneEndpoint?: { host?: string; port?: number } } | undefined)
+        ?.controlPlaneEndpoint;
+      return e?.host ? `${e.host}:${e.port}` : undefined;
+    },
+    20_000,
+  );
 }
 
 /**
