@@ -232,6 +232,13 @@ it("reports another's Service under the name and a node port outside the range, 
     metadata: { name: 'c3-api', namespace: ns },
     spec: { type: 'ClusterIP', ports: [{ port: 8080 }], selector: { app: 'theirs' } },
   } as KubeObject);
+  // Someone's own endpoints under the name of an entry's slice.
+  await client.create(EndpointSlices, {
+    metadata: { name: 'c3-sliced', namespace: ns, labels: { 'kubernetes.io/service-name': 'theirs' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['192.0.2.7'] }],
+    ports: [{ port: 80, protocol: 'TCP' }],
+  } as KubeObject);
   await client.create(Services, {
     metadata: { name: 'theirs-np', namespace: ns },
     spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 31999 }] },
@@ -241,6 +248,7 @@ it("reports another's Service under the name and a node port outside the range, 
     { name: 'np', type: 'NodePort', role: 'worker', ports: [{ port: 80, nodePort: 31999 }] },
     { name: 'low', type: 'NodePort', role: 'worker', ports: [{ port: 80, nodePort: 80 }] },
     { name: 'web', role: 'worker', ports: [{ port: 80 }] },
+    { name: 'sliced', role: 'worker', ports: [{ port: 80 }] },
   ]);
   const c = await waitFor(
     'ServicesReady False',
@@ -254,6 +262,11 @@ it("reports another's Service under the name and a node port outside the range, 
   expect(cond.reason).toBe('NodePortOutOfRange');
   expect(cond.message).toContain('spec.network.services[2].ports[0].nodePort');
   expect(cond.message).toContain('Service c3-api exists and is not this cluster');
+  expect(cond.message).toContain('EndpointSlice c3-sliced exists and is not this cluster');
+  expect(await client.tryGet(Services, 'c3-sliced', ns)).toBeUndefined();
+  expect((await client.get<EndpointSlice>(EndpointSlices, 'c3-sliced', ns)).endpoints[0]!.addresses).toEqual([
+    '192.0.2.7',
+  ]);
   // The API server refused the node port another Service holds: its words, named by entry.
   expect(cond.message).toMatch(/service np: .*31999.*already allocated/);
   // Theirs is untouched, the bad entry made nothing, the good one is served.

@@ -260,7 +260,9 @@ async function reconcileParts(d: Deps, c: KubevirtCluster): Promise<Result | voi
     const want = desiredExposure({ namespace: ns, name: c.metadata.name, owner }, svc, machines);
     const key = { namespace: ns, name: want.service.metadata.name };
     // Another's object under the name is reported, never taken over (apply would take its fields).
-    const foreign = await foreignObject(d, Services, d.services, key, c);
+    const foreign =
+      (await foreignObject(d, Services, d.services, key, c)) ??
+      (await foreignObject(d, EndpointSlices, d.slices, key, c));
     if (foreign) {
       problems.push({ reason: NetworkReasons.ServiceNameTaken, message: foreign });
       statuses.push(serviceStatus(svc.name, undefined));
@@ -271,11 +273,7 @@ async function reconcileParts(d: Deps, c: KubevirtCluster): Promise<Result | voi
       if (!current || !covers(current, want.service))
         current = await applyOwned(d.mgr.client, Services, want.service);
       const slice = d.slices.get(key);
-      if (
-        !(await foreignObject(d, EndpointSlices, d.slices, key, c)) &&
-        (!slice || !covers(slice, want.slice))
-      )
-        await applyOwned(d.mgr.client, EndpointSlices, want.slice);
+      if (!slice || !covers(slice, want.slice)) await applyOwned(d.mgr.client, EndpointSlices, want.slice);
       statuses.push(serviceStatus(svc.name, current));
     } catch (e) {
       if (!(e instanceof ApiError) || e.code < 400 || e.code >= 500 || e.code === 409) throw e;
