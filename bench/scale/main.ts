@@ -62,6 +62,12 @@ const { values } = parseArgs({
     'api-server-prof': { type: 'string' },
     /** The simulator's memory-copy phase, hand-off to target ready (its default: 20 ms). */
     'migration-ms': { type: 'string', default: '20' },
+    /**
+     * Each cluster declares the template's `api` exposure (a NodePort Service of its control plane)
+     * and its first machine is a control-plane machine: the cluster network controller's Services
+     * and EndpointSlices at scale.
+     */
+    exposure: { type: 'boolean', default: false },
     /** Default: results.json, or results-baseline.json with --baseline. */
     out: { type: 'string' },
   },
@@ -312,6 +318,7 @@ async function main(): Promise<void> {
       );
     const result = {
       clusters: CLUSTERS,
+      exposure: values.exposure,
       machines: total,
       nodes: NODES,
       managerFlags: FLAGS,
@@ -407,6 +414,11 @@ async function createTenants(client: RestClient, ns: string) {
           ipam: {
             cidrs: [`10.${200 + Math.floor(Number(c.slice(1)) / 256)}.${Number(c.slice(1)) % 256}.0/24`],
           },
+          ...(values.exposure
+            ? {
+                services: [{ name: 'api', type: 'NodePort', role: 'control-plane', ports: [{ port: 6443 }] }],
+              }
+            : {}),
         },
       },
     } as KubeObject),
@@ -416,7 +428,10 @@ async function createTenants(client: RestClient, ns: string) {
   );
   const createdAt = new Map<string, number>();
   await inBatches(machineNames, 20, async ({ c, m }) => {
-    await client.create(KubevirtMachines, kubevirtMachineObject(ns, c, m));
+    const machine = kubevirtMachineObject(ns, c, m);
+    // KubeadmControlPlane's label on the cluster's first machine: the `api` Service's endpoint.
+    if (values.exposure && m.endsWith('-m0')) machine.metadata.labels!['cluster.x-k8s.io/control-plane'] = '';
+    await client.create(KubevirtMachines, machine);
     createdAt.set(m, Date.now());
   });
   return { machineNames, createdAt };
