@@ -13,7 +13,6 @@ export {
   KubevirtClusters,
   InClusterPoolKind,
   isInClusterPool,
-  samePool,
   type IPAddress,
   type IPAddressClaim,
   type PoolRef,

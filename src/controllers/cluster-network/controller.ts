@@ -21,12 +21,10 @@ import {
 } from '../../capk/resources.js';
 import {
   clusterPool,
-  InClusterPoolKind,
   IPAddressClaims,
   IPAddresses,
   isInClusterPool,
   poolSize,
-  samePool,
   type IPAddress,
   type IPAddressClaim,
 } from '../../ipam/index.js';
@@ -87,7 +85,6 @@ export interface ClusterNetworkControllerOptions {
 interface Deps {
   mgr: Manager;
   events: EventRecorder;
-  clusters: Informer<KubevirtCluster>;
   capiClusters: Informer;
   services: Informer<Service>;
   slices: Informer<EndpointSlice>;
@@ -116,7 +113,6 @@ export function addClusterNetworkController(
   const d: Deps = {
     mgr,
     events: mgr.events('capk-podnet'),
-    clusters,
     machinesByCluster: new CacheIndex(machines, (m) => {
       const name = m.metadata.labels?.[ClusterNameLabel];
       return name ? [`${m.metadata.namespace}/${name}`] : [];
@@ -129,6 +125,11 @@ export function addClusterNetworkController(
     claimsByPool: new CacheIndex(mgr.informer<IPAddressClaim>(IPAddressClaims), poolKeys),
     nodePortRange: opts.nodePortRange ?? DEFAULT_NODE_PORT_RANGE,
     schemaReady: opts.schemaReady ?? (() => true),
+  };
+  // The KubevirtCluster a capk-labelled object (a machine, capk's Service) belongs to.
+  const clusterOf = (o: KubeObject) => {
+    const name = kubevirtClusterNameOf(d.capiClusters, o);
+    return name ? [{ namespace: o.metadata.namespace, name }] : [];
   };
   const reconcile = clusterApiReconciler<KubevirtCluster>({
     resource: KubevirtClusters,
@@ -160,18 +161,12 @@ export function addClusterNetworkController(
         {
           // capk's API-server Service appearing or changing its ports.
           source: capkServices,
-          map: (svc) => {
-            const name = kubevirtClusterNameOf(d.capiClusters, svc);
-            return name ? [{ namespace: svc.metadata.namespace, name }] : [];
-          },
+          map: clusterOf,
         },
         {
           // A machine's IP, readiness, node or role is an endpoint of its cluster's Services.
           source: KubevirtMachines,
-          map: (m) => {
-            const name = kubevirtClusterNameOf(d.capiClusters, m);
-            return name ? [{ namespace: m.metadata.namespace, name }] : [];
-          },
+          map: clusterOf,
           // Not every status write of a machine (ten or so in its life, more per migration).
           predicate: (e) =>
             e.type !== 'update' ||
@@ -305,7 +300,7 @@ const PARTS = [
   NetworkConditions.ServicesReady,
 ];
 
-/** The cluster whose in-cluster pool an address or claim draws on. */
+/** The cluster whose in-cluster pool an address or claim draws on; none for another provider's pool. */
 function poolOwner(o: IPAddress | IPAddressClaim): { namespace?: string; name: string }[] {
   const ref = o.spec?.poolRef;
   return ref && isInClusterPool(ref) ? [{ namespace: o.metadata.namespace, name: ref.name }] : [];
@@ -331,19 +326,16 @@ function poolUsage(d: Deps, c: KubevirtCluster, network: ClusterNetworkSpec): Cl
     );
     return undefined;
   }
-  const ns = c.metadata.namespace!;
-  const ref = { ...InClusterPoolKind, name: c.metadata.name };
   const size = poolSize(pool);
-  const key = `${ns}/${c.metadata.name}`;
-  const addresses = d.addressesByPool.get(key).filter((a) => samePool(a.spec.poolRef, ref));
+  // The index holds only objects whose poolRef is this cluster's in-cluster pool (poolKeys).
+  const key = `${c.metadata.namespace}/${c.metadata.name}`;
+  const addresses = d.addressesByPool.get(key);
   const allocated = addresses.length;
   // A claim whose address exists but is not bound yet (the provider's next write) is not waiting.
   const held = new Set(addresses.map((a) => a.spec.claimRef.name));
   const waiting = d.claimsByPool
     .get(key)
-    .filter(
-      (cl) => samePool(cl.spec.poolRef, ref) && !cl.status?.addressRef?.name && !held.has(cl.metadata.name),
-    ).length;
+    .filter((cl) => !cl.status?.addressRef?.name && !held.has(cl.metadata.name)).length;
   const free = Math.max(0, size - allocated);
   if (free === 0 && waiting > 0)
     markFalse(

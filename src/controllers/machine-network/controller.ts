@@ -93,6 +93,8 @@ interface Deps {
   /** Launcher pods by namespace/VMI name (what launcherPodsOf matches). */
   podsByVmi: CacheIndex<Pod>;
   machines: Informer<KubevirtMachine>;
+  /** Cluster API's Clusters: owner, paused, and the KubevirtCluster a machine belongs to. */
+  capiClusters: Informer;
   /** When each migration's target was first seen ready (ms), by migration id. */
   readySeen: Map<string, number>;
   /** When the routes of a migration were committed by a cutover outside the queue (ms), by id. */
@@ -121,6 +123,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
       return vmi ? [`${p.metadata.namespace}/${vmi}`] : [];
     }),
     machines,
+    capiClusters: mgr.informer(ClusterResource),
     readySeen: new Map(),
     flippedAt: new Map(),
     schemaReady: opts.schemaReady ?? (() => true),
@@ -132,7 +135,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
   const machinesOfCluster = (o: KubeObject): ObjectKey[] =>
     machines
       .list({ namespace: o.metadata.namespace })
-      .filter((m) => kubevirtClusterNameOf(deps.mgr.informer(ClusterResource), m) === o.metadata.name)
+      .filter((m) => kubevirtClusterNameOf(deps.capiClusters, m) === o.metadata.name)
       .map((m) => ({ namespace: m.metadata.namespace, name: m.metadata.name }));
 
   exposeDriverStats(mgr, opts.driver);
@@ -178,7 +181,7 @@ export function addMachineNetworkController(mgr: Manager, opts: MachineNetworkCo
         resource: KubevirtMachines,
         cache: machines,
         client: mgr.client,
-        cluster: { resource: ClusterResource, cache: mgr.informer(ClusterResource) },
+        cluster: { resource: ClusterResource, cache: deps.capiClusters },
         finalizer: MACHINE_NETWORK_FINALIZER,
         ownWrites: own,
         ownedConditions: [NetworkConditions.IPAMReady, NetworkConditions.NetworkReady],
@@ -203,7 +206,7 @@ async function reconcileNormal(d: Deps, s: Scope<KubevirtMachine>): Promise<Resu
     );
     return { requeueAfterMs: 5_000 };
   }
-  const clusterName = kubevirtClusterNameOf(d.mgr.informer(ClusterResource), m);
+  const clusterName = kubevirtClusterNameOf(d.capiClusters, m);
   const kvCluster = clusterName
     ? d.kubevirtClusters.get({ namespace: m.metadata.namespace, name: clusterName })
     : undefined;
@@ -346,10 +349,9 @@ async function cutOverNow(d: Deps, o: KubeObject): Promise<void> {
     const m = d.machines.get(ref);
     if (!m || !d.mgr.isLeader() || !d.schemaReady() || !hasFinalizer(m, MACHINE_NETWORK_FINALIZER)) return;
     if (isDeleting(m) || isExternallyManaged(m)) return;
-    const clusterName = kubevirtClusterNameOf(d.mgr.informer(ClusterResource), m);
-    const capiCluster = ownerClusterKey(m)
-      ? d.mgr.informer(ClusterResource).get(ownerClusterKey(m)!)
-      : undefined;
+    const clusterName = kubevirtClusterNameOf(d.capiClusters, m);
+    const capiKey = ownerClusterKey(m);
+    const capiCluster = capiKey ? d.capiClusters.get(capiKey) : undefined;
     if (isPaused(capiCluster, m) || !clusterName) return;
     const kvCluster = d.kubevirtClusters.get({ namespace: ref.namespace, name: clusterName });
     const network = clusterNetworkSpec.safeParse(kvCluster?.spec?.network);
