@@ -41,7 +41,7 @@ import { arpRequest, outputs, syncTraceNeighbours } from '../test/network-ovn/tr
 import { datapathUnavailable } from '../test/datapath/netns.js';
 import { killProbe, startProbePair, stopProbe, type Probe } from '../test/datapath/probe-runner.js';
 import type { GuestVm } from '../test/datapath/guest.js';
-import { readText, serveText } from '../test/datapath/tcp-hello.js';
+import { awaitText, serveText } from '../test/datapath/tcp-hello.js';
 import { syncServiceLoadBalancers } from '../test/env/service-proxy.js';
 import { analyzeMigration, cutoverMarks, tcpOutcome } from '../bench/migration/analysis.js';
 
@@ -526,11 +526,7 @@ async function throughService(w: TenantWorld, clusterIP: string, avoid: string):
     w.nodes.map((n) => n.name),
   );
   const node = w.nodes.find((n) => n.name !== avoid)!.name;
-  const said = await waitFor(
-    `${clusterIP}:6443 from the pod on ${node}`,
-    async () => (await readText(w.datapath!.pod(node).netns, clusterIP, 6443)) || undefined,
-    15_000,
-  ).catch(() => '');
+  const said = await awaitText(w.datapath!.pod(node).netns, clusterIP, 6443).catch(() => '');
   return said ? `"${said}" from a pod on ${node}` : `no answer from a pod on ${node}`;
 }
 

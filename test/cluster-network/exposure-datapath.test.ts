@@ -11,7 +11,7 @@ import { waitFor } from '../env/processes.js';
 import { syncServiceLoadBalancers } from '../env/service-proxy.js';
 import { TenantWorld } from '../env/tenant-world.js';
 import { datapathUnavailable } from '../datapath/netns.js';
-import { readText, serveText } from '../datapath/tcp-hello.js';
+import { awaitText, readText, serveText } from '../datapath/tcp-hello.js';
 
 const kc = testKubeConfig();
 const unavailable = datapathUnavailable();
@@ -58,11 +58,7 @@ suite('exposure on the real datapath', () => {
     const clusterIP = svc.spec!.clusterIP!;
     const switches = w.nodes.map((n) => n.name);
     const answer = (node: string, host: string, port: number) =>
-      waitFor(
-        `${host}:${port} from the pod on ${node}`,
-        async () => (await readText(w.datapath!.pod(node).netns, host, port)) || undefined,
-        15_000,
-      );
+      awaitText(w.datapath!.pod(node).netns, host, port);
 
     const from = await w.vmiNode('t-w1');
     const other = w.nodes.find((n) => n.name !== from)!.name;

@@ -2,6 +2,7 @@
 // namespace that answers each connection with a fixed text and closes, and one connection that
 // reads what it says. Both run this machine's node binary under `ip netns exec`.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { waitFor } from '../env/processes.js';
 import { netnsExec } from './netns.js';
 
 const SERVE = "require('net').createServer((s) => s.end(process.argv[2])).listen(Number(process.argv[1]))";
@@ -24,4 +25,13 @@ export function serveText(netns: string, port: number, text: string): ChildProce
 /** What the server at host:port says to one connection from `netns`; '' on timeout or refusal. */
 export async function readText(netns: string, host: string, port: number): Promise<string> {
   return (await netnsExec(netns, process.execPath, '-e', READ, host, String(port)).catch(() => '')).trim();
+}
+
+/** The first answer from host:port, trying again until one comes (a path being set up); throws after the timeout. */
+export function awaitText(netns: string, host: string, port: number, timeoutMs = 15_000): Promise<string> {
+  return waitFor(
+    `${host}:${port} from ${netns}`,
+    async () => (await readText(netns, host, port)) || undefined,
+    timeoutMs,
+  );
 }

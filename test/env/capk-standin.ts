@@ -92,11 +92,7 @@ function addLoadBalancer(mgr: Manager): void {
         const name = `${capiCluster}-lb`;
         const template = c.spec?.controlPlaneServiceTemplate;
         const svc =
-          (await mgr.client.tryGet<KubeObject & { spec?: { clusterIP?: string } }>(
-            Services,
-            name,
-            req.namespace,
-          )) ??
+          (await mgr.client.tryGet<Service>(Services, name, req.namespace)) ??
           (await mgr.client.create<Service>(Services, {
             metadata: {
               name,

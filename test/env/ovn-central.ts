@@ -80,6 +80,11 @@ export class OvnCentral {
   async nbctl(...args: string[]): Promise<string> {
     return this.run('ovn-nbctl', [`--db=${this.nbRemote}`, ...args]);
   }
+  /** Several ovn-nbctl commands as one NB transaction (joined by `--`), without waiting for northd. */
+  async nbctlTransaction(cmds: string[][]): Promise<void> {
+    if (!cmds.length) return;
+    await this.nbctl('--no-wait', ...cmds.flatMap((c, i) => (i ? ['--', ...c] : c)));
+  }
   async sbctl(...args: string[]): Promise<string> {
     return this.run('ovn-sbctl', [`--db=${this.sbRemote}`, ...args]);
   }

@@ -51,6 +51,6 @@ export async function syncServiceLoadBalancers(
       for (const sw of nodeSwitches) cmds.push(['ls-lb-add', sw, name]);
     }
   }
-  if (cmds.length) await ovn.nbctl(...cmds.flatMap((c, i) => (i ? ['--', ...c] : c)));
+  await ovn.nbctlTransaction(cmds);
   return written;
 }

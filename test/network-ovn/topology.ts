@@ -49,7 +49,7 @@ export async function buildTopology(ovn: OvnCentral, names: string[]): Promise<T
     ['lr-policy-add', R, '102', `ip4.src == ${CLUSTER_CIDR} && ip4.dst == ${CLUSTER_CIDR}`, 'allow'],
   ];
   for (const n of nodes) cmds.push(...nodeCommands(n));
-  await nbctlOneTransaction(ovn, cmds);
+  await ovn.nbctlTransaction(cmds);
   return nodes;
 }
 
@@ -81,24 +81,18 @@ function nodeCommands(n: TestNode): string[][] {
 /** A node joining a topology buildTopology made: its switch, ports, pod and gateway router. */
 export async function addNode(ovn: OvnCentral, name: string, index: number): Promise<TestNode> {
   const n = testNode(name, index);
-  await nbctlOneTransaction(ovn, nodeCommands(n));
+  await ovn.nbctlTransaction(nodeCommands(n));
   return n;
 }
 
 /** A node leaving, as OVN-Kubernetes removes it: its switch (and the ports on it), router ports, gateway router. */
 export async function removeNode(ovn: OvnCentral, n: TestNode): Promise<void> {
   const gr = `GR_${n.name}`;
-  await nbctlOneTransaction(ovn, [
+  await ovn.nbctlTransaction([
     ['ls-del', n.name],
     ['lrp-del', `rtos-${n.name}`],
     ['lsp-del', `jtor-${gr}`],
     ['lr-del', gr],
     ['--policy=src-ip', 'lr-route-del', R, `10.244.${n.index}.0/24`],
   ]);
-}
-
-async function nbctlOneTransaction(ovn: OvnCentral, cmds: string[][]): Promise<void> {
-  const args = ['--no-wait'];
-  for (const [i, c] of cmds.entries()) args.push(...(i ? ['--', ...c] : c));
-  await ovn.nbctl(...args);
 }
